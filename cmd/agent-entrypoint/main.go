@@ -1,0 +1,98 @@
+// Command agent-entrypoint is a container entrypoint: it provisions the
+// target user, grants it the mounted agent sockets, drops privileges and
+// execs the command. See README.md.
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+
+	"github.com/agent-entrypoint/agent-entrypoint/internal/execas"
+	"github.com/agent-entrypoint/agent-entrypoint/internal/startup"
+	"github.com/agent-entrypoint/agent-entrypoint/internal/users"
+)
+
+func init() {
+	// The drop changes every thread, but its verification (execas.Verify)
+	// probes with single-thread syscalls: both must see the same thread.
+	runtime.LockOSThread()
+}
+
+// exitFailure is the shim's own failure, as `docker run` and env(1) use it.
+const exitFailure = 125
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	log := &logger{}
+	cfg, err := parseConfig(args, os.LookupEnv)
+	if err != nil {
+		log.error(err)
+		return exitFailure
+	}
+	log.debug = cfg.Debug
+	if cfg.Help {
+		fmt.Print(usage)
+		return 0
+	}
+	if cfg.Version {
+		fmt.Println("agent-entrypoint", version())
+		return 0
+	}
+	cond, err := startup.Detect()
+	if err != nil {
+		log.error(err)
+		return exitFailure
+	}
+
+	if cond.Root() && cfg.UID == users.NoID {
+		log.debugf("no target uid given: running the command as root, unchanged")
+		return execCommand(log, cfg.Command, os.Environ())
+	}
+	if cond.Setuid() {
+		if err := checkSetuidRequest(cfg, cond); err != nil {
+			log.error(err)
+			return exitFailure
+		}
+		if err := startup.ClaimStart(); err != nil {
+			// A later `docker exec` or a process the command started: it
+			// gets its own ids back and nothing else.
+			log.debugf("no privileged phase: %v", err)
+			if err := execas.Drop(realCreds(cond)); err != nil {
+				log.error(err)
+				return exitFailure
+			}
+			return execCommand(log, cfg.Command, os.Environ())
+		}
+	}
+
+	s := &start{cfg: cfg, cond: cond, log: log}
+	if err := s.prepare(); err != nil {
+		log.error(err)
+		return exitFailure
+	}
+	if err := s.apply(); err != nil {
+		log.error(err)
+		return exitFailure
+	}
+	if cond.EUID == 0 {
+		done := log.step("drop privileges")
+		err := execas.Drop(s.creds())
+		done()
+		if err != nil {
+			log.error(fmt.Errorf("drop privileges: %w", err))
+			return exitFailure
+		}
+	}
+	return execCommand(log, cfg.Command, s.environment())
+}
+
+// execCommand only returns when exec failed, with the exit status for it.
+func execCommand(log *logger, argv, env []string) int {
+	err := execas.Exec(argv, env)
+	log.error(err)
+	return execas.ExitCode(err)
+}

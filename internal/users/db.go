@@ -1,0 +1,147 @@
+package users
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/moby/sys/user"
+	"golang.org/x/sys/unix"
+)
+
+// maxFileSize caps every account file read. 64 MiB holds about a million
+// entries, far beyond any image; anything larger is a mistake or an attack.
+const maxFileSize = 64 << 20
+
+// ErrNotRegular is returned when an account file is a symlink, directory,
+// device or anything else but a regular file.
+var ErrNotRegular = errors.New("not a regular file")
+
+// ErrTooLarge is returned when an account file exceeds maxFileSize.
+var ErrTooLarge = errors.New("file too large")
+
+// The account files, in the order Apply commits them: groups before users,
+// so that no passwd line ever names a group that is not there yet.
+const (
+	groupFile   = "group"
+	gshadowFile = "gshadow"
+	passwdFile  = "passwd"
+	shadowFile  = "shadow"
+)
+
+var accountFiles = [...]string{groupFile, gshadowFile, passwdFile, shadowFile}
+
+// file is one account file as read: its bytes and what a rewrite must keep.
+type file struct {
+	exists bool
+	data   []byte
+	mode   os.FileMode
+	uid    int
+	gid    int
+}
+
+// DB is a snapshot of the account files of one directory (normally /etc).
+type DB struct {
+	Dir    string
+	Users  []user.User
+	Groups []user.Group
+	files  map[string]*file
+}
+
+// Load reads the account files in dir. A missing passwd or group file reads
+// as empty (Apply then creates it, mode 0644); a missing shadow or gshadow
+// file stays missing.
+func Load(dir string) (*DB, error) {
+	db := &DB{Dir: dir, files: make(map[string]*file, len(accountFiles))}
+	for _, name := range accountFiles {
+		f, err := readFile(filepath.Join(dir, name))
+		if err != nil {
+			return nil, err
+		}
+		db.files[name] = f
+	}
+	var err error
+	if db.Users, err = user.ParsePasswd(bytes.NewReader(db.files[passwdFile].data)); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", filepath.Join(dir, passwdFile), err)
+	}
+	if db.Groups, err = user.ParseGroup(bytes.NewReader(db.files[groupFile].data)); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", filepath.Join(dir, groupFile), err)
+	}
+	return db, nil
+}
+
+func readFile(path string) (*file, error) {
+	// O_NOFOLLOW: an account file that is a symlink is refused rather than
+	// followed, since a rewrite would replace the link, not its target.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return &file{mode: 0o644}, nil
+	}
+	if errors.Is(err, unix.ELOOP) {
+		return nil, &os.PathError{Op: "read", Path: path, Err: ErrNotRegular}
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &os.PathError{Op: "read", Path: path, Err: ErrNotRegular}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, &os.PathError{Op: "read", Path: path, Err: err}
+	}
+	if len(data) > maxFileSize {
+		return nil, &os.PathError{Op: "read", Path: path, Err: ErrTooLarge}
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	return &file{exists: true, data: data, mode: fi.Mode().Perm(), uid: int(st.Uid), gid: int(st.Gid)}, nil
+}
+
+// HasShadow reports whether the shadow file exists, so that new users get a
+// locked-password line in it.
+func (db *DB) HasShadow() bool { return db.files[shadowFile].exists }
+
+func (db *DB) userByUID(uid int) (user.User, bool) {
+	for _, u := range db.Users {
+		if u.Uid == uid {
+			return u, true
+		}
+	}
+	return user.User{}, false
+}
+
+func (db *DB) userByName(name string) (user.User, bool) {
+	for _, u := range db.Users {
+		if u.Name == name {
+			return u, true
+		}
+	}
+	return user.User{}, false
+}
+
+func (db *DB) groupByGID(gid int) (user.Group, bool) {
+	for _, g := range db.Groups {
+		if g.Gid == gid {
+			return g, true
+		}
+	}
+	return user.Group{}, false
+}
+
+func (db *DB) groupByName(name string) (user.Group, bool) {
+	for _, g := range db.Groups {
+		if g.Name == name {
+			return g, true
+		}
+	}
+	return user.Group{}, false
+}

@@ -1,0 +1,213 @@
+package users
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrReadOnly is EROFS, which Lock and Apply return when the account files
+// live on a read-only file system, as under `docker run --read-only`.
+var ErrReadOnly error = unix.EROFS
+
+// lockWait is how long Lock waits for another holder, as glibc's lckpwdf.
+const lockWait = 15 * time.Second
+
+// Lock takes the account files' lock, <dir>/.pwd.lock, the one glibc's
+// lckpwdf(3) and so useradd, passwd and friends take. Load, Resolve and
+// Apply must all happen while it is held, so that no concurrent edit is
+// lost between reading and writing. The returned function releases it.
+func Lock(dir string) (unlock func(), err error) {
+	path := filepath.Join(dir, ".pwd.lock")
+	// O_NOFOLLOW: never create or truncate the target of a planted symlink.
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CREAT|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, fileErr("lock", path, err)
+	}
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0}
+	deadline := time.Now().Add(lockWait)
+	for {
+		// An open-file-description lock conflicts with the classic fcntl
+		// lock lckpwdf takes, and unlike it does not depend on which
+		// thread of this process asks.
+		err = unix.FcntlFlock(uintptr(fd), unix.F_OFD_SETLK, &lk)
+		if err == nil {
+			return func() { unix.Close(fd) }, nil
+		}
+		if (err != unix.EAGAIN && err != unix.EACCES) || time.Now().After(deadline) {
+			unix.Close(fd)
+			return nil, fileErr("lock", path, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Apply writes the plan's lines into the account files of db.Dir. The
+// caller holds Lock and loaded db under it. On error every file is left
+// byte-identical to what db holds, as far as the file system lets a rollback
+// write it back.
+func Apply(p Plan, db *DB) error {
+	contents := make(map[string][]byte)
+	var order []string
+	for _, l := range p.Lines {
+		old, ok := contents[l.File]
+		if !ok {
+			old = db.files[l.File].data
+			order = append(order, l.File)
+		}
+		contents[l.File] = putEntry(old, l.Name, l.Text)
+	}
+
+	var staged []*staging
+	cleanup := func() {
+		for _, s := range staged {
+			s.discard()
+		}
+	}
+	for _, name := range order {
+		s, err := stage(filepath.Join(db.Dir, name), db.files[name], contents[name])
+		if err != nil {
+			cleanup()
+			return err
+		}
+		staged = append(staged, s)
+	}
+	for i, s := range staged {
+		if err := s.commit(); err != nil {
+			errs := []error{err}
+			for _, done := range staged[:i] {
+				errs = append(errs, done.rollback())
+			}
+			cleanup()
+			return errors.Join(errs...)
+		}
+	}
+	if err := syncDir(db.Dir); err != nil {
+		return err
+	}
+	return nil
+}
+
+// staging is one account file's new content, written to a temp file beside
+// it and not yet renamed over it.
+type staging struct {
+	path string
+	old  *file
+	data []byte
+	tmp  string // "" when the file must be rewritten in place
+}
+
+func stage(path string, old *file, data []byte) (*staging, error) {
+	s := &staging{path: path, old: old, data: data}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".agent-entrypoint-*")
+	if errors.Is(err, unix.EACCES) && old.exists {
+		// A user who may write the file but not the directory (OpenShift's
+		// group-writable /etc/passwd): only an in-place rewrite is possible.
+		return s, nil
+	}
+	if err != nil {
+		return nil, fileErr("write", path, err)
+	}
+	s.tmp = tmp.Name()
+	err = errors.Join(writeAll(tmp, data), tmp.Close())
+	if err == nil && old.exists {
+		// The temp file replaces the original: it must keep its owner
+		// (shadow is root:shadow on Debian) and its mode.
+		err = os.Lchown(s.tmp, old.uid, old.gid)
+	}
+	if err == nil {
+		err = os.Chmod(s.tmp, old.mode)
+	}
+	if err != nil {
+		s.discard()
+		return nil, fileErr("write", path, err)
+	}
+	return s, nil
+}
+
+func writeAll(f *os.File, data []byte) error {
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+func (s *staging) commit() error {
+	if s.tmp != "" {
+		err := os.Rename(s.tmp, s.path)
+		if err == nil {
+			s.tmp = ""
+			return nil
+		}
+		// EBUSY: the file is a bind mount (a host's /etc/passwd mounted
+		// into the container) and cannot be replaced, only rewritten.
+		if !errors.Is(err, unix.EBUSY) {
+			return fileErr("write", s.path, err)
+		}
+	}
+	return rewriteInPlace(s.path, s.old.data, s.data)
+}
+
+// rollback puts the original content back after a later file failed.
+func (s *staging) rollback() error {
+	return rewriteInPlace(s.path, s.data, s.old.data)
+}
+
+func (s *staging) discard() {
+	if s.tmp != "" {
+		os.Remove(s.tmp)
+		s.tmp = ""
+	}
+}
+
+// rewriteInPlace turns a file holding old into one holding data without
+// replacing its inode. When data only appends to old, just the tail is
+// written, so a reader or a crash sees the old file or the new one.
+func rewriteInPlace(path string, old, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return fileErr("write", path, err)
+	}
+	defer f.Close()
+	off := 0
+	if len(data) >= len(old) && string(data[:len(old)]) == string(old) {
+		off = len(old)
+	}
+	if _, err := f.WriteAt(data[off:], int64(off)); err != nil {
+		return fileErr("write", path, err)
+	}
+	if err := f.Truncate(int64(len(data))); err != nil {
+		return fileErr("write", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fileErr("write", path, err)
+	}
+	return nil
+}
+
+// syncDir makes the renames durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, unix.EINVAL) {
+		// EINVAL: some file systems (and overlayfs on old kernels) cannot
+		// fsync a directory; the data itself was synced.
+		return fileErr("sync", dir, err)
+	}
+	return nil
+}
+
+// fileErr names the operation and the account file in err, once.
+func fileErr(op, path string, err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return &os.PathError{Op: op, Path: path, Err: err}
+}
