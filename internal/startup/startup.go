@@ -98,23 +98,27 @@ func createMarker(path string) error {
 	return unix.Close(fd)
 }
 
-// pid1StartTime returns field 22 of /proc/1/stat, the start time of PID 1
-// in clock ticks since boot.
+// pid1StartTime returns PID 1's start time in clock ticks since boot.
 func pid1StartTime() (string, error) {
 	stat, err := os.ReadFile("/proc/1/stat")
 	if err != nil {
 		return "", err
 	}
-	// The command name in parentheses may contain spaces; fields are
-	// counted after its closing parenthesis, which is field 2.
+	return startTime(stat)
+}
+
+// startTime returns field 22 of a /proc/PID/stat line.
+func startTime(stat []byte) (string, error) {
+	// The command name in parentheses may contain spaces and parentheses;
+	// fields are counted after its last ')', which ends field 2.
 	i := bytes.LastIndexByte(stat, ')')
 	if i < 0 {
 		return "", fmt.Errorf("parse /proc/1/stat: no command name")
 	}
 	fields := strings.Fields(string(stat[i+1:]))
-	const startTime = 22 - 3 // field 22, counted from field 3
-	if len(fields) <= startTime {
+	const field = 22 - 3 // field 22, counted from field 3
+	if len(fields) <= field {
 		return "", fmt.Errorf("parse /proc/1/stat: %d fields", len(fields)+2)
 	}
-	return fields[startTime], nil
+	return fields[field], nil
 }

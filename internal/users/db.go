@@ -56,19 +56,25 @@ type DB struct {
 // as empty (Apply then creates it, mode 0644); a missing shadow or gshadow
 // file stays missing.
 func Load(dir string) (*DB, error) {
-	db := &DB{Dir: dir, files: make(map[string]*file, len(accountFiles))}
+	files := make(map[string]*file, len(accountFiles))
 	for _, name := range accountFiles {
 		f, err := readFile(filepath.Join(dir, name))
 		if err != nil {
 			return nil, err
 		}
-		db.files[name] = f
+		files[name] = f
 	}
+	return parse(dir, files)
+}
+
+// parse builds a DB over files already read.
+func parse(dir string, files map[string]*file) (*DB, error) {
+	db := &DB{Dir: dir, files: files}
 	var err error
-	if db.Users, err = user.ParsePasswd(bytes.NewReader(db.files[passwdFile].data)); err != nil {
+	if db.Users, err = user.ParsePasswd(bytes.NewReader(files[passwdFile].data)); err != nil {
 		return nil, fmt.Errorf("parse %s: %w", filepath.Join(dir, passwdFile), err)
 	}
-	if db.Groups, err = user.ParseGroup(bytes.NewReader(db.files[groupFile].data)); err != nil {
+	if db.Groups, err = user.ParseGroup(bytes.NewReader(files[groupFile].data)); err != nil {
 		return nil, fmt.Errorf("parse %s: %w", filepath.Join(dir, groupFile), err)
 	}
 	return db, nil
@@ -77,7 +83,9 @@ func Load(dir string) (*DB, error) {
 func readFile(path string) (*file, error) {
 	// O_NOFOLLOW: an account file that is a symlink is refused rather than
 	// followed, since a rewrite would replace the link, not its target.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	// O_NONBLOCK: opening a FIFO planted there must not hang the start; it
+	// has no effect on reading a regular file.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return &file{mode: 0o644}, nil
 	}

@@ -14,7 +14,7 @@ import (
 var ErrReadOnly error = unix.EROFS
 
 // lockWait is how long Lock waits for another holder, as glibc's lckpwdf.
-const lockWait = 15 * time.Second
+var lockWait = 15 * time.Second
 
 // Lock takes the account files' lock, <dir>/.pwd.lock, the one glibc's
 // lckpwdf(3) and so useradd, passwd and friends take. Load, Resolve and

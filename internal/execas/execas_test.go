@@ -1,0 +1,134 @@
+package execas
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// A test that drops credentials re-execs the test binary, so that the
+// parent keeps its ids. The child runs TestMain's branch and exits.
+const childEnv = "EXECAS_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		runtime.LockOSThread()
+		os.Exit(dropChild())
+	}
+	os.Exit(m.Run())
+}
+
+func dropChild() int {
+	c := Creds{UID: 1000, GID: 1000, Groups: []int{100, 1000}}
+	if err := Drop(c); err != nil {
+		fmt.Println("drop:", err)
+		return 1
+	}
+	ruid, euid, suid := unix.Getresuid()
+	rgid, egid, sgid := unix.Getresgid()
+	groups, _ := unix.Getgroups()
+	fmt.Printf("uids %d %d %d gids %d %d %d groups %v\n", ruid, euid, suid, rgid, egid, sgid, groups)
+	if err := unix.Setuid(0); err == nil {
+		fmt.Println("setuid(0) succeeded")
+	}
+	if _, err := os.ReadFile(os.Getenv(childEnv)); err == nil {
+		fmt.Println("read the root-only file")
+	}
+	return 0
+}
+
+func TestDrop(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to drop privileges")
+	}
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), childEnv+"="+secret)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	want := "uids 1000 1000 1000 gids 1000 1000 1000 groups [100 1000]\n"
+	if string(out) != want {
+		t.Errorf("child printed %q, want %q", out, want)
+	}
+}
+
+func TestVerifyRefusesRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	groups, _ := unix.Getgroups()
+	// The test runs as root, so verifying a non-root target must fail.
+	err := Verify(Creds{UID: 1000, GID: 1000, Groups: groups})
+	if !errors.Is(err, ErrReversible) {
+		t.Errorf("Verify as root = %v, want ErrReversible", err)
+	}
+}
+
+func TestLookPath(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	os.Mkdir(a, 0o755)
+	os.Mkdir(b, 0o755)
+	write := func(path string, mode os.FileMode) {
+		if err := os.WriteFile(path, []byte("#!/bin/sh\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(a, "tool"), 0o644) // found first, not executable
+	write(filepath.Join(b, "tool"), 0o755)
+	write(filepath.Join(a, "data"), 0o644)
+	os.Mkdir(filepath.Join(a, "dir"), 0o755)
+	path := a + ":" + b
+
+	if got, err := LookPath("tool", path); err != nil || got != filepath.Join(b, "tool") {
+		t.Errorf("LookPath(tool) = %q, %v; want the executable one in b", got, err)
+	}
+	if os.Geteuid() != 0 { // root may execute anything with an x bit only
+		if _, err := LookPath("data", path); err == nil || ExitCode(err) != 126 {
+			t.Errorf("LookPath(data) = %v, want exit 126", err)
+		}
+	}
+	for _, name := range []string{"missing", "dir", ""} {
+		if _, err := LookPath(name, path); !errors.Is(err, ErrNotFound) || ExitCode(err) != 127 {
+			t.Errorf("LookPath(%q) = %v, want ErrNotFound, exit 127", name, err)
+		}
+	}
+	if got, _ := LookPath("./x/y", path); got != "./x/y" {
+		t.Errorf("a name with a slash is used as is, got %q", got)
+	}
+}
+
+func TestExecExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	noexec := filepath.Join(dir, "noexec")
+	os.WriteFile(noexec, []byte("x"), 0o644)
+	for _, tc := range []struct {
+		argv []string
+		want int
+	}{
+		{[]string{"agent-entrypoint-no-such-command"}, 127},
+		{[]string{filepath.Join(dir, "missing")}, 127},
+		{[]string{noexec}, 126},
+		{[]string{dir}, 126},
+	} {
+		err := Exec(tc.argv, []string{"PATH=" + dir})
+		if got := ExitCode(err); got != tc.want {
+			t.Errorf("Exec(%q) = %v, exit %d; want %d", tc.argv, err, got, tc.want)
+		}
+		if !strings.Contains(err.Error(), tc.argv[0]) {
+			t.Errorf("error %q does not name %q", err, tc.argv[0])
+		}
+	}
+}

@@ -1,0 +1,213 @@
+package users
+
+import (
+	"errors"
+	"slices"
+	"testing"
+)
+
+const (
+	basePasswd = "root:x:0:0:root:/root:/bin/bash\n" +
+		"daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n" +
+		"nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+	baseGroup = "root:x:0:\ndaemon:x:1:\nusers:x:100:\nnogroup:x:65534:\n"
+)
+
+// memDB builds a DB from file contents; a file given as "" does not exist.
+func memDB(t *testing.T, passwd, group, shadow, gshadow string) *DB {
+	t.Helper()
+	files := map[string]*file{}
+	for name, data := range map[string]string{passwdFile: passwd, groupFile: group, shadowFile: shadow, gshadowFile: gshadow} {
+		files[name] = &file{exists: data != "", data: []byte(data), mode: 0o644}
+	}
+	db, err := parse("/etc", files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func TestResolve(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		passwd, group string
+		shadow        string
+		req           Request
+		want          Identity
+		wantLines     []string
+		wantErr       error
+	}{
+		{
+			name: "new user and group",
+			req:  Request{UID: 1000, GID: NoID, Names: []string{"alice"}, Shell: "/bin/bash"},
+			want: Identity{UID: 1000, GID: 1000, Name: "alice", Home: "/home/alice", Shell: "/bin/bash", Groups: []int{1000}},
+			wantLines: []string{
+				"group alice:x:1000:",
+				"passwd alice:x:1000:1000::/home/alice:/bin/bash",
+			},
+		},
+		{
+			name:   "shadow lines where shadow exists",
+			shadow: "root:*:19000:0:99999:7:::\n",
+			req:    Request{UID: 1000, GID: NoID, Names: []string{"alice"}, Shell: "/bin/sh"},
+			want:   Identity{UID: 1000, GID: 1000, Name: "alice", Home: "/home/alice", Shell: "/bin/sh", Groups: []int{1000}},
+			wantLines: []string{
+				"group alice:x:1000:",
+				"gshadow alice:!::",
+				"passwd alice:x:1000:1000::/home/alice:/bin/sh",
+				"shadow alice:!::0:99999:7:::",
+			},
+		},
+		{
+			name:   "existing user wins",
+			passwd: basePasswd + "dev:x:1000:1000:Dev:/home/dev:/bin/zsh\n",
+			group:  baseGroup + "devs:x:1000:\n",
+			req:    Request{UID: 1000, GID: NoID, Names: []string{"alice"}, Home: "", Shell: "/bin/sh"},
+			want:   Identity{UID: 1000, GID: 1000, Name: "dev", Home: "/home/dev", Shell: "/bin/zsh", Groups: []int{1000}},
+		},
+		{
+			name:  "existing group with another name is used",
+			group: baseGroup + "staff:x:1000:\n",
+			req:   Request{UID: 1000, GID: NoID, Names: []string{"alice"}, Shell: "/bin/sh"},
+			want:  Identity{UID: 1000, GID: 1000, Name: "alice", Home: "/home/alice", Shell: "/bin/sh", Groups: []int{1000}},
+			wantLines: []string{
+				"passwd alice:x:1000:1000::/home/alice:/bin/sh",
+			},
+		},
+		{
+			name:   "gid given differs from the existing user's",
+			passwd: basePasswd + "dev:x:1000:1000::/home/dev:/bin/sh\n",
+			group:  baseGroup + "dev:x:1000:\n",
+			req:    Request{UID: 1000, GID: 2000, Shell: "/bin/sh"},
+			want:   Identity{UID: 1000, GID: 2000, Name: "dev", Home: "/home/dev", Shell: "/bin/sh", Groups: []int{2000}},
+			wantLines: []string{
+				"group group2000:x:2000:",
+			},
+		},
+		{
+			name:  "group name taken by another gid",
+			group: baseGroup + "alice:x:5000:\n",
+			req:   Request{UID: 1000, GID: NoID, Names: []string{"alice"}, Shell: "/bin/sh"},
+			want:  Identity{UID: 1000, GID: 1000, Name: "alice", Home: "/home/alice", Shell: "/bin/sh", Groups: []int{1000}},
+			wantLines: []string{
+				"group group1000:x:1000:",
+				"passwd alice:x:1000:1000::/home/alice:/bin/sh",
+			},
+		},
+		{
+			name:   "default names fall through to a free one",
+			passwd: basePasswd + "user:x:1001:1001::/home/user:/bin/sh\n",
+			req:    Request{UID: 1000, GID: 100, Names: []string{"root", "user", "user1000"}, Shell: "/bin/sh"},
+			want:   Identity{UID: 1000, GID: 100, Name: "user1000", Home: "/home/user1000", Shell: "/bin/sh", Groups: []int{100}},
+			wantLines: []string{
+				"passwd user1000:x:1000:100::/home/user1000:/bin/sh",
+			},
+		},
+		{
+			name:    "explicit name taken",
+			passwd:  basePasswd + "dev:x:1000:1000::/home/dev:/bin/sh\n",
+			req:     Request{UID: 2000, GID: NoID, Names: []string{"dev"}},
+			wantErr: ErrNameTaken,
+		},
+		{
+			name:  "memberships, extra groups and kept groups, never root's",
+			group: baseGroup + "docker:x:999:alice,bob\nwheel:x:10:bob\nroot2:x:0:\n",
+			req:   Request{UID: 1000, GID: NoID, Names: []string{"alice"}, Groups: []string{"users", "4242"}, KeepGroups: []int{777}, Shell: "/bin/sh"},
+			want:  Identity{UID: 1000, GID: 1000, Name: "alice", Home: "/home/alice", Shell: "/bin/sh", Groups: []int{100, 777, 999, 1000, 4242}},
+			wantLines: []string{
+				"group alice:x:1000:",
+				"passwd alice:x:1000:1000::/home/alice:/bin/sh",
+			},
+		},
+		{
+			name:    "unknown group name",
+			req:     Request{UID: 1000, GID: NoID, Names: []string{"alice"}, Groups: []string{"nope"}},
+			wantErr: ErrUnknownGroup,
+		},
+		{
+			name: "home given overrides",
+			req:  Request{UID: 1000, GID: NoID, Names: []string{"alice"}, Home: "/workspace", Shell: "/bin/sh"},
+			want: Identity{UID: 1000, GID: 1000, Name: "alice", Home: "/workspace", Shell: "/bin/sh", Groups: []int{1000}},
+			wantLines: []string{
+				"group alice:x:1000:",
+				"passwd alice:x:1000:1000::/workspace:/bin/sh",
+			},
+		},
+		{
+			name: "root target",
+			req:  Request{UID: 0, GID: NoID, Names: []string{"x"}},
+			want: Identity{UID: 0, GID: 0, Name: "root", Home: "/root", Shell: "/bin/bash", Groups: []int{0}},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			passwd, group := tc.passwd, tc.group
+			if passwd == "" {
+				passwd = basePasswd
+			}
+			if group == "" {
+				group = baseGroup
+			}
+			gshadow := ""
+			if tc.shadow != "" {
+				gshadow = "root:*::\n"
+			}
+			p, err := Resolve(tc.req, memDB(t, passwd, group, tc.shadow, gshadow))
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("Resolve error = %v, want %v", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !identityEqual(p.Identity, tc.want) {
+				t.Errorf("identity = %+v, want %+v", p.Identity, tc.want)
+			}
+			var lines []string
+			for _, l := range p.Lines {
+				lines = append(lines, l.File+" "+l.Text)
+			}
+			if !slices.Equal(lines, tc.wantLines) {
+				t.Errorf("lines = %q, want %q", lines, tc.wantLines)
+			}
+			if p.NewUser != slices.ContainsFunc(p.Lines, func(l Line) bool { return l.File == passwdFile }) {
+				t.Errorf("NewUser = %v with lines %q", p.NewUser, lines)
+			}
+		})
+	}
+}
+
+func identityEqual(a, b Identity) bool {
+	return a.UID == b.UID && a.GID == b.GID && a.Name == b.Name && a.Home == b.Home &&
+		a.Shell == b.Shell && slices.Equal(a.Groups, b.Groups)
+}
+
+// TestResolveNeverDuplicates resolves, applies in memory and resolves again:
+// the second plan must add nothing, whatever the first added.
+func TestResolveNeverDuplicates(t *testing.T) {
+	db := memDB(t, basePasswd, baseGroup, "root:*:1::::::\n", "root:*::\n")
+	req := Request{UID: 1000, GID: NoID, Names: []string{"alice"}, Shell: "/bin/sh"}
+	p, err := Resolve(req, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]*file{}
+	for name, f := range db.files {
+		files[name] = &file{exists: f.exists, data: f.data}
+	}
+	for _, l := range p.Lines {
+		files[l.File].data = putEntry(files[l.File].data, l.Name, l.Text)
+	}
+	db2, err := parse("/etc", files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := Resolve(req, db2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p2.Lines) != 0 || !identityEqual(p.Identity, p2.Identity) {
+		t.Errorf("second resolve: lines %v, identity %+v; want none and %+v", p2.Lines, p2.Identity, p.Identity)
+	}
+}
