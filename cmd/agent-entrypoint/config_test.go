@@ -121,3 +121,11 @@ func TestParseConfigHostile(t *testing.T) {
 		}
 	}
 }
+
+func TestSetEnv(t *testing.T) {
+	got := setEnv([]string{"PATH=/bin", "HOME=/root", "HOMEDIR=x", "USER=root", "HOME=/again"}, "HOME=/home/a", "USER=a")
+	want := []string{"PATH=/bin", "HOMEDIR=x", "HOME=/home/a", "USER=a"}
+	if !slices.Equal(got, want) {
+		t.Errorf("setEnv = %q, want %q", got, want)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"syscall"
 
 	"github.com/agent-entrypoint/agent-entrypoint/internal/execas"
 	"github.com/agent-entrypoint/agent-entrypoint/internal/startup"
@@ -49,12 +50,22 @@ func run(args []string) int {
 	}
 
 	if cond.Root() && cfg.UID == users.NoID {
-		log.debugf("no target uid given: running the command as root, unchanged")
-		return execCommand(log, cfg.Command, os.Environ())
+		log.debugf("no target uid given: running the command as root")
+		env := os.Environ()
+		if p, export := agentSocket(); export {
+			env = setEnv(env, "SSH_AUTH_SOCK="+p)
+		}
+		return execCommand(log, cfg.Command, env)
 	}
 	if cond.Setuid() {
 		if err := checkSetuidRequest(cfg, cond); err != nil {
 			log.error(err)
+			return exitFailure
+		}
+		// What the privileged phase creates (the marker, the lock, parents
+		// of the home) belongs to root's group, not to the caller's.
+		if err := syscall.Setegid(0); err != nil {
+			log.error(os.NewSyscallError("setegid", err))
 			return exitFailure
 		}
 		if err := startup.ClaimStart(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -54,33 +55,41 @@ func (s *start) prepare() error {
 	if err != nil {
 		return err
 	}
-	unlock, err := users.Lock(etcDir)
-	switch {
-	case err == nil:
-		s.unlock = unlock
-	case errors.Is(err, users.ErrReadOnly):
-		err = hint(fmt.Errorf("cannot add the user: %w", err),
-			"the root file system is read-only (docker run --read-only); add the user to the image, or mount a writable /etc")
-		if err := s.warn(err); err != nil {
-			return err
-		}
-	default:
-		if err := s.warn(fmt.Errorf("cannot add the user: %w", err)); err != nil {
-			return err
-		}
-	}
-	if s.db, err = users.Load(etcDir); err != nil {
+	if err := s.resolve(req); err != nil {
 		return err
 	}
-	if s.plan, err = users.Resolve(req, s.db); err != nil {
-		return err
+	if len(s.plan.Lines) > 0 {
+		// Only a start that writes takes the lock, and then reads and
+		// decides again under it, so that an edit made meanwhile is kept.
+		unlock, err := users.Lock(etcDir)
+		if err != nil {
+			err = fmt.Errorf("cannot add user %s: %w", s.plan.Identity.Name, err)
+			if errors.Is(err, users.ErrReadOnly) {
+				err = hint(err, "the root file system is read-only (docker run --read-only): add the user in the image, or mount a writable /etc")
+			}
+			if err := s.warn(err); err != nil {
+				return err
+			}
+		} else {
+			s.unlock = unlock
+			if err := s.resolve(req); err != nil {
+				return err
+			}
+		}
 	}
 	id := s.plan.Identity
 	s.log.debugf("target %s uid=%d gid=%d home=%s groups=%v", id.Name, id.UID, id.GID, id.Home, id.Groups)
-	if s.unlock == nil && len(s.plan.Lines) > 0 {
-		s.log.debugf("not written: %d account lines", len(s.plan.Lines))
-	}
 	return s.openSockets()
+}
+
+// resolve reads the account files and decides the identity and its lines.
+func (s *start) resolve(req users.Request) error {
+	var err error
+	if s.db, err = users.Load(etcDir); err != nil {
+		return err
+	}
+	s.plan, err = users.Resolve(req, s.db)
+	return err
 }
 
 // request turns the config and the start conditions into what users.Resolve
@@ -146,15 +155,28 @@ func realCreds(cond startup.Conditions) execas.Creds {
 	return execas.Creds{UID: cond.RUID, GID: cond.RGID, Groups: cond.Groups}
 }
 
-// socketPaths lists the sockets to grant: SSH_AUTH_SOCK, or Docker
-// Desktop's agent socket when it is unset, then the configured ones.
+// agentSocket returns the agent socket: SSH_AUTH_SOCK, or when it is unset,
+// Docker Desktop's socket if present, which the command then needs
+// exported.
+func agentSocket() (path string, export bool) {
+	if p := os.Getenv("SSH_AUTH_SOCK"); p != "" {
+		return p, false
+	}
+	if _, err := os.Lstat(dockerDesktopSocket); err == nil {
+		return dockerDesktopSocket, true
+	}
+	return "", false
+}
+
+// socketPaths lists the sockets to grant: the agent's, then the
+// configured ones.
 func (s *start) socketPaths() []string {
 	var paths []string
-	if p := os.Getenv("SSH_AUTH_SOCK"); p != "" {
+	if p, export := agentSocket(); p != "" {
 		paths = append(paths, p)
-	} else if _, err := os.Lstat(dockerDesktopSocket); err == nil {
-		s.exportSock = dockerDesktopSocket
-		paths = append(paths, dockerDesktopSocket)
+		if export {
+			s.exportSock = p
+		}
 	}
 	return append(paths, s.cfg.Sockets...)
 }
@@ -260,21 +282,22 @@ func (s *start) creds() execas.Creds {
 // path.
 func (s *start) environment() []string {
 	id := s.plan.Identity
-	set := map[string]string{"HOME": id.Home, "USER": id.Name, "LOGNAME": id.Name}
+	set := []string{"HOME=" + id.Home, "USER=" + id.Name, "LOGNAME=" + id.Name}
 	if s.exportSock != "" {
-		set["SSH_AUTH_SOCK"] = s.exportSock
+		set = append(set, "SSH_AUTH_SOCK="+s.exportSock)
 	}
-	env := make([]string, 0, len(os.Environ())+len(set))
-	for _, kv := range os.Environ() {
+	return setEnv(os.Environ(), set...)
+}
+
+// setEnv returns env with each KEY=value of set in place of any earlier
+// value of KEY.
+func setEnv(env []string, set ...string) []string {
+	out := make([]string, 0, len(env)+len(set))
+	for _, kv := range env {
 		k, _, _ := strings.Cut(kv, "=")
-		if _, ok := set[k]; !ok {
-			env = append(env, kv)
+		if !slices.ContainsFunc(set, func(s string) bool { return strings.HasPrefix(s, k+"=") }) {
+			out = append(out, kv)
 		}
 	}
-	for _, k := range []string{"HOME", "USER", "LOGNAME", "SSH_AUTH_SOCK"} {
-		if v, ok := set[k]; ok {
-			env = append(env, k+"="+v)
-		}
-	}
-	return env
+	return append(out, set...)
 }

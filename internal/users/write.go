@@ -50,6 +50,9 @@ func Lock(dir string) (unlock func(), err error) {
 // byte-identical to what db holds, as far as the file system lets a rollback
 // write it back.
 func Apply(p Plan, db *DB) error {
+	if len(p.Lines) == 0 {
+		return nil
+	}
 	contents := make(map[string][]byte)
 	var order []string
 	for _, l := range p.Lines {
