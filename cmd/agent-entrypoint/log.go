@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"time"
 )
 
@@ -10,22 +11,21 @@ import (
 // "error:", "warning:", "hint:" or, with -v, "debug:".
 type logger struct {
 	debug bool
+	hints []string // printed already: a hint shared by several warnings is said once
 }
 
 func (l *logger) print(kind, format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "agent-entrypoint: "+kind+": "+format+"\n", args...)
 }
 
-func (l *logger) error(err error) {
-	l.print("error", "%v", err)
-	if h := hintFor(err); h != "" {
-		l.print("hint", "%s", h)
-	}
-}
+func (l *logger) error(err error) { l.report("error", err) }
 
-func (l *logger) warn(err error) {
-	l.print("warning", "%v", err)
-	if h := hintFor(err); h != "" {
+func (l *logger) warn(err error) { l.report("warning", err) }
+
+func (l *logger) report(kind string, err error) {
+	l.print(kind, "%v", err)
+	if h := hintFor(err); h != "" && !slices.Contains(l.hints, h) {
+		l.hints = append(l.hints, h)
 		l.print("hint", "%s", h)
 	}
 }

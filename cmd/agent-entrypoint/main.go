@@ -64,10 +64,9 @@ func run(args []string) int {
 		}
 		// What the privileged phase creates (the marker, the lock, parents
 		// of the home) belongs to root's group, not to the caller's.
-		if err := syscall.Setegid(0); err != nil {
-			log.error(os.NewSyscallError("setegid", err))
-			return exitFailure
-		}
+		// Without CAP_SETGID (--cap-drop ALL) it stays the caller's: the
+		// files are root-owned and not group-writable either way.
+		_ = syscall.Setegid(0)
 		if err := startup.ClaimStart(); err != nil {
 			// A later `docker exec` or a process the command started: it
 			// gets its own ids back and nothing else.
@@ -78,6 +77,16 @@ func run(args []string) int {
 			}
 			return execCommand(log, cfg.Command, os.Environ())
 		}
+	}
+
+	if why := cond.SetuidVoided(); why != "" {
+		err := hint(fmt.Errorf("started without root although installed setuid: %s", why),
+			"start as root with AGENT_ENTRYPOINT_UID instead, or drop the option that voids setuid (no-new-privileges, allowPrivilegeEscalation: false, a nosuid mount)")
+		if cfg.Strict {
+			log.error(err)
+			return exitFailure
+		}
+		log.warn(err)
 	}
 
 	s := &start{cfg: cfg, cond: cond, log: log}
@@ -98,7 +107,12 @@ func run(args []string) int {
 			return exitFailure
 		}
 	}
-	return execCommand(log, cfg.Command, s.environment())
+	env, err := s.environment()
+	if err != nil {
+		log.error(err)
+		return exitFailure
+	}
+	return execCommand(log, cfg.Command, env)
 }
 
 // execCommand only returns when exec failed, with the exit status for it.

@@ -13,6 +13,7 @@ import (
 	"github.com/agent-entrypoint/agent-entrypoint/internal/perms"
 	"github.com/agent-entrypoint/agent-entrypoint/internal/startup"
 	"github.com/agent-entrypoint/agent-entrypoint/internal/users"
+	"golang.org/x/sys/unix"
 )
 
 // etcDir holds the account files.
@@ -21,19 +22,57 @@ const etcDir = "/etc"
 // dockerDesktopSocket is where Docker Desktop mounts the host's agent.
 const dockerDesktopSocket = "/run/host-services/ssh-auth.sock"
 
-// start is one container start: what prepare found out and apply changes.
+// fallbackHome is HOME when the target's home cannot be used.
+const fallbackHome = "/tmp"
+
+// start is one container start: what prepare decided and apply carries out.
 type start struct {
 	cfg  config
 	cond startup.Conditions
 	log  *logger
 
 	unlock  func() // releases the account files' lock; nil when not held
+	lockErr error  // why the lock could not be taken
 	db      *users.DB
 	plan    users.Plan
 	sockets []*perms.Socket
 	// exportSock is set when the agent socket was found at Docker
 	// Desktop's path rather than in SSH_AUTH_SOCK.
 	exportSock string
+
+	makeHome bool          // create the home directory
+	grants   []socketGrant // sockets to chmod
+	groups   []int         // supplementary groups of the drop
+	problems []problem     // steps that cannot be done
+}
+
+type socketGrant struct {
+	sock *perms.Socket
+	perm uint32
+}
+
+// problem is a step that cannot be done, and the capabilities that would
+// make it possible.
+type problem struct {
+	err   error
+	caps  []string
+	fatal bool // the command must not run: it would run as the wrong user
+}
+
+// privileged reports a start with root in effect, root start or setuid.
+func (s *start) privileged() bool { return s.cond.EUID == 0 }
+
+// missingCaps returns those of caps this start lacks; none when the start
+// is not privileged, since capabilities are not what it lacks then.
+func (s *start) missingCaps(caps ...int) []string {
+	if !s.privileged() {
+		return nil
+	}
+	return s.cond.CapEff.Missing(caps...)
+}
+
+func (s *start) report(err error, caps ...string) {
+	s.problems = append(s.problems, problem{err: err, caps: caps})
 }
 
 // warn reports a step that cannot be done. Under --strict it is an error
@@ -47,8 +86,9 @@ func (s *start) warn(err error) error {
 }
 
 // prepare decides everything and changes nothing: the target identity, the
-// account lines to add, the sockets to grant. It holds the account files'
-// lock from reading them until apply has written them.
+// account lines to add, whether to create the home, which sockets to
+// grant, and every step that cannot be done and why. Under --strict any
+// such step fails the start here, before anything was changed.
 func (s *start) prepare() error {
 	defer s.log.step("prepare")()
 	req, err := s.request()
@@ -63,13 +103,7 @@ func (s *start) prepare() error {
 		// decides again under it, so that an edit made meanwhile is kept.
 		unlock, err := users.Lock(etcDir)
 		if err != nil {
-			err = fmt.Errorf("cannot add user %s: %w", s.plan.Identity.Name, err)
-			if errors.Is(err, users.ErrReadOnly) {
-				err = hint(err, "the root file system is read-only (docker run --read-only): add the user in the image, or mount a writable /etc")
-			}
-			if err := s.warn(err); err != nil {
-				return err
-			}
+			s.lockErr = err
 		} else {
 			s.unlock = unlock
 			if err := s.resolve(req); err != nil {
@@ -79,7 +113,40 @@ func (s *start) prepare() error {
 	}
 	id := s.plan.Identity
 	s.log.debugf("target %s uid=%d gid=%d home=%s groups=%v", id.Name, id.UID, id.GID, id.Home, id.Groups)
-	return s.openSockets()
+	s.openSockets()
+	s.checkDrop()
+	s.checkAccounts()
+	s.checkHome()
+	s.checkSockets()
+	return s.reportProblems()
+}
+
+// reportProblems prints each problem, with one hint listing every missing
+// capability. A fatal problem, or any under --strict, fails the start.
+func (s *start) reportProblems() error {
+	var missing []string
+	for _, p := range s.problems {
+		for _, c := range p.caps {
+			if !slices.Contains(missing, c) {
+				missing = append(missing, c)
+			}
+		}
+	}
+	slices.Sort(missing)
+	for _, p := range s.problems {
+		err := p.err
+		if len(p.caps) > 0 {
+			err = hint(err, "the start lacks capabilities: run with "+startup.CapAddFlags(missing)+
+				" (Kubernetes: securityContext.capabilities.add)")
+		}
+		if p.fatal {
+			return err
+		}
+		if err := s.warn(err); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // resolve reads the account files and decides the identity and its lines.
@@ -89,6 +156,7 @@ func (s *start) resolve(req users.Request) error {
 		return err
 	}
 	s.plan, err = users.Resolve(req, s.db)
+	s.groups = s.plan.Identity.Groups
 	return err
 }
 
@@ -168,43 +236,174 @@ func agentSocket() (path string, export bool) {
 	return "", false
 }
 
-// socketPaths lists the sockets to grant: the agent's, then the
-// configured ones.
-func (s *start) socketPaths() []string {
-	var paths []string
+// openSockets opens and checks every socket; what is not a socket, or not
+// there, is reported and left alone.
+func (s *start) openSockets() {
+	paths := s.cfg.Sockets
 	if p, export := agentSocket(); p != "" {
-		paths = append(paths, p)
+		paths = append([]string{p}, paths...)
 		if export {
 			s.exportSock = p
 		}
 	}
-	return append(paths, s.cfg.Sockets...)
-}
-
-// openSockets opens and checks every socket; what is not a socket, or not
-// there, is reported and left alone.
-func (s *start) openSockets() error {
-	for _, path := range s.socketPaths() {
+	for _, path := range paths {
 		if !filepath.IsAbs(path) {
-			if err := s.warn(fmt.Errorf("skip socket %q: not an absolute path", path)); err != nil {
-				return err
-			}
+			s.report(fmt.Errorf("skip socket %q: not an absolute path", path))
 			continue
 		}
 		sock, err := perms.Open(path)
 		if err != nil {
-			if err := s.warn(socketHint(fmt.Errorf("skip socket: %w", err))); err != nil {
-				return err
-			}
+			s.report(socketHint(fmt.Errorf("skip socket: %w", err)))
 			continue
 		}
 		s.sockets = append(s.sockets, sock)
 	}
-	return nil
 }
 
-// apply makes the changes prepare decided on. A step that fails is reported
-// and the next one still runs; under --strict the start fails instead.
+// checkDrop makes sure the process can become the target. A root start
+// that cannot is fatal: the command would run as root. A setuid start can
+// always return to its real ids, but may be unable to set the groups.
+func (s *start) checkDrop() {
+	if !s.privileged() {
+		return
+	}
+	id := s.plan.Identity
+	if s.cond.Setuid() {
+		if missing := s.missingCaps(startup.CapSetgid); len(missing) > 0 && !slices.Equal(id.Groups, sortedCopy(s.cond.Groups)) {
+			s.report(fmt.Errorf("cannot set supplementary groups %v: missing capability %s; keeping %v", id.Groups, missing[0], s.cond.Groups), missing...)
+			s.groups = s.cond.Groups
+		}
+		return
+	}
+	if missing := s.missingCaps(startup.CapSetuid, startup.CapSetgid); len(missing) > 0 {
+		s.problems = append(s.problems, problem{
+			err:   fmt.Errorf("cannot switch to uid %d: missing capability %s", id.UID, strings.Join(missing, ", ")),
+			caps:  missing,
+			fatal: true,
+		})
+	}
+}
+
+// checkAccounts keeps in the plan only the lines of files this start may
+// write, and reports what that leaves out.
+func (s *start) checkAccounts() {
+	if len(s.plan.Lines) == 0 {
+		return
+	}
+	id := s.plan.Identity
+	var skip []string
+	for _, file := range s.plan.Files() {
+		err := s.lockErr
+		if err == nil {
+			err = s.db.Writable(file)
+		}
+		if err == nil {
+			continue
+		}
+		skip = append(skip, file)
+		if file != "passwd" {
+			// A missing group, shadow or gshadow line costs nothing the
+			// command notices, and it is the rule for arbitrary uids.
+			s.log.debugf("not written: %s line (%v)", file, err)
+			continue
+		}
+		msg := fmt.Errorf("no passwd entry for uid %d: %w", id.UID, err)
+		const ssh = `ssh needs one (it fails with "No user exists for uid %d")`
+		switch {
+		case errors.Is(err, users.ErrReadOnly):
+			s.report(hint(msg, fmt.Sprintf("the root file system is read-only (docker run --read-only); "+ssh+
+				": add the user in the image, or mount a writable /etc/passwd", id.UID)))
+		case !s.privileged():
+			s.report(hint(msg, fmt.Sprintf(ssh+": make /etc/passwd group-writable in the image"+
+				" (chgrp 0 /etc/passwd && chmod g=u /etc/passwd, as OpenShift images do), or start as root", id.UID)))
+		default:
+			s.report(msg, s.missingCaps(startup.CapDACOverride)...)
+		}
+	}
+	s.plan = s.plan.Without(skip...)
+}
+
+// checkHome decides whether to create the home directory.
+func (s *start) checkHome() {
+	id := s.plan.Identity
+	if _, err := os.Lstat(id.Home); !errors.Is(err, os.ErrNotExist) || id.Home == users.NoHome {
+		return
+	}
+	if s.cond.Setuid() && s.cfg.Home != "" && !strings.HasPrefix(id.Home, "/home/") {
+		// Whoever starts a setuid shim must not get a directory of theirs
+		// created anywhere they like, such as under /etc.
+		s.report(hint(fmt.Errorf("not creating home %s: a setuid start creates homes under /home only", id.Home),
+			"create the directory in the image, or start as root with AGENT_ENTRYPOINT_HOME"))
+		return
+	}
+	parent := existingParent(id.Home)
+	// AT_EACCESS: the effective ids create the directory.
+	if err := unix.Faccessat(unix.AT_FDCWD, parent, unix.W_OK|unix.X_OK, unix.AT_EACCESS); err != nil {
+		err := fmt.Errorf("cannot create home %s: %w", id.Home, &os.PathError{Op: "write", Path: parent, Err: err})
+		switch {
+		case errors.Is(err, unix.EROFS):
+			s.report(hint(err, "mount a writable home, e.g. docker run --tmpfs /home; HOME falls back to "+fallbackHome+" where writable"))
+		case !s.privileged():
+			s.report(hint(err, "create the home in the image, or mount a volume there; HOME falls back to "+fallbackHome+" where writable"))
+		default:
+			s.report(err, s.missingCaps(startup.CapDACOverride)...)
+		}
+		return
+	}
+	if id.UID != s.cond.EUID {
+		if missing := s.missingCaps(startup.CapChown); len(missing) > 0 {
+			s.report(fmt.Errorf("cannot hand home %s to uid %d: missing capability %s", id.Home, id.UID, missing[0]), missing...)
+			return
+		}
+	}
+	s.makeHome = true
+}
+
+// existingParent returns the nearest ancestor of path that exists.
+func existingParent(path string) string {
+	for dir := filepath.Dir(path); ; dir = filepath.Dir(dir) {
+		if _, err := os.Lstat(dir); err == nil || dir == "/" {
+			return dir
+		}
+	}
+}
+
+// checkSockets decides which sockets to chmod, and reports each socket the
+// target will not be able to connect to.
+func (s *start) checkSockets() {
+	id := s.plan.Identity
+	who := perms.Who{UID: id.UID, Groups: s.groups}
+	for _, sock := range s.sockets {
+		if dir := perms.Unreachable(sock.Path, who); dir != "" {
+			s.report(hint(fmt.Errorf("uid %d cannot reach %s: directory %s is not searchable", who.UID, sock.Path, dir),
+				"mount the socket into a directory others may search, such as /run/host-services"))
+			continue
+		}
+		change, perm := perms.Need(sock, who, s.cfg.SocketMode)
+		if !change {
+			if !sock.CanConnect(who) {
+				s.report(hint(s.cannotConnect(sock, who), "set AGENT_ENTRYPOINT_SOCKET_MODE=chmod"))
+			}
+			continue
+		}
+		switch {
+		case !s.privileged():
+			s.report(hint(fmt.Errorf("%w: a start without root cannot change it", s.cannotConnect(sock, who)),
+				"start the container as root with AGENT_ENTRYPOINT_UID, or make the socket usable on the host"))
+		case sock.UID != s.cond.EUID && len(s.missingCaps(startup.CapFowner)) > 0:
+			s.report(fmt.Errorf("%w: missing capability FOWNER to chmod it", s.cannotConnect(sock, who)), "FOWNER")
+		default:
+			s.grants = append(s.grants, socketGrant{sock, perm})
+		}
+	}
+}
+
+func (s *start) cannotConnect(sock *perms.Socket, who perms.Who) error {
+	return fmt.Errorf("uid %d cannot connect to %s (owner %d:%d, mode %04o)", who.UID, sock.Path, sock.UID, sock.GID, sock.Perm)
+}
+
+// apply makes the changes prepare decided on. A step that fails anyway is
+// reported and the next one still runs; under --strict the start fails.
 func (s *start) apply() error {
 	defer s.log.step("apply")()
 	id := s.plan.Identity
@@ -215,58 +414,33 @@ func (s *start) apply() error {
 			if err := s.warn(fmt.Errorf("add user %s: %w", id.Name, err)); err != nil {
 				return err
 			}
-		}
-		for _, l := range s.plan.Lines {
-			s.log.debugf("added to %s: %s", l.File, l.Text)
+		} else {
+			for _, l := range s.plan.Lines {
+				s.log.debugf("added to %s: %s", l.File, l.Text)
+			}
 		}
 	}
-	if err := s.createHome(); err != nil {
-		return err
+	if s.makeHome {
+		if _, err := users.CreateHome(id.Home, id.UID, id.GID); err != nil {
+			if err := s.warn(fmt.Errorf("create home: %w", err)); err != nil {
+				return err
+			}
+		} else {
+			s.log.debugf("created home %s", id.Home)
+		}
 	}
-	who := perms.Who{UID: id.UID, Groups: id.Groups}
+	for _, g := range s.grants {
+		old := g.sock.Perm
+		if err := g.sock.SetPerm(g.perm); err != nil {
+			if err := s.warn(fmt.Errorf("grant socket: %w", err)); err != nil {
+				return err
+			}
+			continue
+		}
+		s.log.debugf("chmod %s %04o -> %04o", g.sock.Path, old, g.perm)
+	}
 	for _, sock := range s.sockets {
-		if err := s.grant(sock, who); err != nil {
-			return err
-		}
 		sock.Close()
-	}
-	return nil
-}
-
-func (s *start) createHome() error {
-	id := s.plan.Identity
-	if s.cond.Setuid() && s.cfg.Home != "" && !strings.HasPrefix(id.Home, "/home/") {
-		// Whoever starts a setuid shim must not get a directory of theirs
-		// created anywhere they like, such as under /etc.
-		return s.warn(hint(fmt.Errorf("not creating home %s: a setuid start creates homes under /home only", id.Home),
-			"create the directory in the image, or start as root with AGENT_ENTRYPOINT_HOME"))
-	}
-	created, err := users.CreateHome(id.Home, id.UID, id.GID)
-	if err != nil {
-		return s.warn(fmt.Errorf("create home: %w", err))
-	}
-	if created {
-		s.log.debugf("created home %s", id.Home)
-	}
-	return nil
-}
-
-// grant makes one socket connectable for who, as the socket mode says.
-func (s *start) grant(sock *perms.Socket, who perms.Who) error {
-	if change, perm := perms.Need(sock, who, s.cfg.SocketMode); change {
-		old := sock.Perm
-		if err := sock.SetPerm(perm); err != nil {
-			return s.warn(fmt.Errorf("grant socket: %w", err))
-		}
-		s.log.debugf("chmod %s %04o -> %04o", sock.Path, old, perm)
-	}
-	if !sock.CanConnect(who) {
-		return s.warn(hint(fmt.Errorf("uid %d cannot connect to %s (owner %d:%d, mode %04o)", who.UID, sock.Path, sock.UID, sock.GID, sock.Perm),
-			"set AGENT_ENTRYPOINT_SOCKET_MODE=chmod, or start as root"))
-	}
-	if dir := perms.Unreachable(sock.Path, who); dir != "" {
-		return s.warn(hint(fmt.Errorf("uid %d cannot reach %s: directory %s is not searchable", who.UID, sock.Path, dir),
-			"mount the socket into a directory others may search, such as /run/host-services"))
 	}
 	return nil
 }
@@ -274,19 +448,42 @@ func (s *start) grant(sock *perms.Socket, who perms.Who) error {
 // creds are the ids the command runs with.
 func (s *start) creds() execas.Creds {
 	id := s.plan.Identity
-	return execas.Creds{UID: id.UID, GID: id.GID, Groups: id.Groups}
+	return execas.Creds{UID: id.UID, GID: id.GID, Groups: s.groups}
 }
 
 // environment is the command's: the shim's own, with HOME, USER and LOGNAME
 // of the target, and SSH_AUTH_SOCK when it was found at Docker Desktop's
-// path.
-func (s *start) environment() []string {
+// path. It runs after the drop, so that it checks the home as the target.
+func (s *start) environment() ([]string, error) {
 	id := s.plan.Identity
-	set := []string{"HOME=" + id.Home, "USER=" + id.Name, "LOGNAME=" + id.Name}
+	home, err := s.usableHome()
+	set := []string{"HOME=" + home, "USER=" + id.Name, "LOGNAME=" + id.Name}
 	if s.exportSock != "" {
 		set = append(set, "SSH_AUTH_SOCK="+s.exportSock)
 	}
-	return setEnv(os.Environ(), set...)
+	return setEnv(os.Environ(), set...), err
+}
+
+// usableHome returns the target's home when it may write there, else
+// fallbackHome when it may write that, with a warning.
+func (s *start) usableHome() (string, error) {
+	home := s.plan.Identity.Home
+	// access(2) checks the real ids: after the drop, the target's.
+	err := unix.Access(home, unix.W_OK|unix.X_OK)
+	if err == nil {
+		return home, nil
+	}
+	if unix.Access(fallbackHome, unix.W_OK|unix.X_OK) != nil {
+		return home, s.warn(fmt.Errorf("home %s is not usable: %w", home, err))
+	}
+	return fallbackHome, s.warn(hint(fmt.Errorf("home %s is not usable (%w): HOME=%s", home, err, fallbackHome),
+		"mount a writable home, e.g. docker run --tmpfs "+filepath.Dir(home)+", or create it in the image"))
+}
+
+func sortedCopy(a []int) []int {
+	a = slices.Clone(a)
+	slices.Sort(a)
+	return slices.Compact(a)
 }
 
 // setEnv returns env with each KEY=value of set in place of any earlier

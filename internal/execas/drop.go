@@ -28,8 +28,12 @@ type Creds struct {
 func Drop(c Creds) error {
 	// The syscall package's versions apply to all threads of the process
 	// (since Go 1.16); x/sys/unix's would change only the calling thread.
-	if err := syscall.Setgroups(c.Groups); err != nil {
-		return os.NewSyscallError("setgroups", err)
+	// Groups already right are left alone: setgroups needs CAP_SETGID,
+	// which a setuid start under --cap-drop ALL does not have.
+	if have, err := unix.Getgroups(); err != nil || !sameGroups(have, c.Groups) {
+		if err := syscall.Setgroups(c.Groups); err != nil {
+			return os.NewSyscallError("setgroups", err)
+		}
 	}
 	if err := syscall.Setresgid(c.GID, c.GID, c.GID); err != nil {
 		return os.NewSyscallError("setresgid", err)
@@ -56,11 +60,8 @@ func Verify(c Creds) error {
 	if err != nil {
 		return os.NewSyscallError("getgroups", err)
 	}
-	want := slices.Clone(c.Groups)
-	slices.Sort(groups)
-	slices.Sort(want)
-	if !slices.Equal(slices.Compact(groups), slices.Compact(want)) {
-		return fmt.Errorf("%w: groups are %v, want %v", ErrReversible, groups, want)
+	if !sameGroups(groups, c.Groups) {
+		return fmt.Errorf("%w: groups are %v, want %v", ErrReversible, groups, c.Groups)
 	}
 	if c.UID == 0 {
 		return nil
@@ -86,4 +87,12 @@ func Verify(c Creds) error {
 		}
 	}
 	return nil
+}
+
+// sameGroups compares two group lists as sets.
+func sameGroups(a, b []int) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(slices.Compact(a), slices.Compact(b))
 }

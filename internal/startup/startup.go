@@ -7,21 +7,36 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
 )
 
-// Conditions are the ids the process started with.
+// Conditions are what the process was started with, read once.
 type Conditions struct {
 	RUID, EUID, SUID int
 	RGID, EGID, SGID int
 	// Groups are the supplementary groups the runtime gave, such as those of
 	// `docker run --group-add`.
 	Groups []int
+	// CapEff is the effective capability set.
+	CapEff Caps
+	// NoNewPrivs is set by `--security-opt no-new-privileges` and by
+	// Kubernetes' allowPrivilegeEscalation: false; it voids setuid bits.
+	NoNewPrivs bool
+	// SetuidBit reports that the executable is owned by root and carries
+	// the setuid bit, whether or not it took effect.
+	SetuidBit bool
+	// NosuidMount reports that the executable lives on a nosuid mount.
+	NosuidMount bool
+	// UserNS reports a user namespace: uid 0 is not the host's root.
+	UserNS bool
 }
 
-// Detect reads the process's ids.
+// Detect reads the start conditions: ids and groups from the kernel,
+// capabilities and no_new_privs from /proc/self/status, and the
+// executable's setuid bit and mount flags.
 func Detect() (Conditions, error) {
 	var c Conditions
 	c.RUID, c.EUID, c.SUID = unix.Getresuid()
@@ -31,7 +46,70 @@ func Detect() (Conditions, error) {
 		return c, os.NewSyscallError("getgroups", err)
 	}
 	c.Groups = groups
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return c, err
+	}
+	if c.CapEff, c.NoNewPrivs, err = parseStatus(status); err != nil {
+		return c, err
+	}
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/exe", &st); err == nil {
+		c.SetuidBit = st.Mode&unix.S_ISUID != 0 && st.Uid == 0
+	}
+	var fs unix.Statfs_t
+	if err := unix.Statfs("/proc/self/exe", &fs); err == nil {
+		c.NosuidMount = fs.Flags&unix.ST_NOSUID != 0
+	}
+	if m, err := os.ReadFile("/proc/self/uid_map"); err == nil {
+		c.UserNS = !isInitialUIDMap(m)
+	}
 	return c, nil
+}
+
+// parseStatus reads CapEff and NoNewPrivs from /proc/self/status.
+func parseStatus(status []byte) (caps Caps, noNewPrivs bool, err error) {
+	found := false
+	for line := range strings.Lines(string(status)) {
+		key, value, _ := strings.Cut(strings.TrimSpace(line), ":")
+		value = strings.TrimSpace(value)
+		switch key {
+		case "CapEff":
+			n, err := strconv.ParseUint(value, 16, 64)
+			if err != nil {
+				return 0, false, fmt.Errorf("parse /proc/self/status: CapEff %q", value)
+			}
+			caps, found = Caps(n), true
+		case "NoNewPrivs":
+			noNewPrivs = value == "1"
+		}
+	}
+	if !found {
+		return 0, false, fmt.Errorf("parse /proc/self/status: no CapEff line")
+	}
+	return caps, noNewPrivs, nil
+}
+
+// isInitialUIDMap reports the initial user namespace's map, the identity
+// over all 2^32-1 ids.
+func isInitialUIDMap(m []byte) bool {
+	return strings.Join(strings.Fields(string(m)), " ") == "0 0 4294967295"
+}
+
+// SetuidVoided names why a setuid-root executable runs without root, or ""
+// when it did not (or is not setuid).
+func (c Conditions) SetuidVoided() string {
+	switch {
+	case !c.SetuidBit || c.EUID == 0:
+		return ""
+	case c.NoNewPrivs:
+		return "no-new-privileges is set"
+	case c.NosuidMount:
+		return "the binary is on a nosuid mount"
+	case c.UserNS:
+		return "the binary's owner is not root in this user namespace"
+	}
+	return "the setuid bit did not take effect"
 }
 
 // Root reports a plain root start.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -56,5 +57,55 @@ func TestClaimStartOnce(t *testing.T) {
 	first, _, _ := strings.Cut(string(out), "\n")
 	if !strings.HasPrefix(first, "1 <nil> not the container's first process: the privileged phase already ran") {
 		t.Errorf("child printed %q", first)
+	}
+}
+
+func TestParseStatus(t *testing.T) {
+	status := "Name:\tagent-entrypoint\nUid:\t0\t0\t0\t0\nCapInh:\t0000000000000000\nCapPrm:\t00000000a80425fb\n" +
+		"CapEff:\t00000000a80425fb\nNoNewPrivs:\t1\nSeccomp:\t2\n"
+	caps, nnp, err := parseStatus([]byte(status))
+	if err != nil || caps != 0xa80425fb || !nnp {
+		t.Fatalf("parseStatus = %#x, %v, %v", caps, nnp, err)
+	}
+	// Docker's default set has these; --cap-drop ALL has none.
+	if !caps.Has(CapChown, CapSetuid, CapSetgid, CapFowner, CapDACOverride) {
+		t.Errorf("default set lacks %v", caps.Missing(CapChown, CapSetuid, CapSetgid, CapFowner, CapDACOverride))
+	}
+	if got := Caps(0).Missing(CapSetuid, CapChown); !slices.Equal(got, []string{"SETUID", "CHOWN"}) {
+		t.Errorf("Missing = %v", got)
+	}
+	if got := CapAddFlags([]string{"CHOWN", "SETUID"}); got != "--cap-add CHOWN --cap-add SETUID" {
+		t.Errorf("CapAddFlags = %q", got)
+	}
+	for _, bad := range []string{"Name: x\n", "CapEff:\tzz\n"} {
+		if _, _, err := parseStatus([]byte(bad)); err == nil {
+			t.Errorf("parseStatus(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestSetuidVoided(t *testing.T) {
+	for _, tc := range []struct {
+		c    Conditions
+		want string
+	}{
+		{Conditions{SetuidBit: true, EUID: 0, RUID: 1000}, ""},
+		{Conditions{SetuidBit: false, EUID: 1000}, ""},
+		{Conditions{SetuidBit: true, EUID: 1000, NoNewPrivs: true, NosuidMount: true}, "no-new-privileges is set"},
+		{Conditions{SetuidBit: true, EUID: 1000, NosuidMount: true}, "the binary is on a nosuid mount"},
+		{Conditions{SetuidBit: true, EUID: 1000, UserNS: true}, "the binary's owner is not root in this user namespace"},
+	} {
+		if got := tc.c.SetuidVoided(); got != tc.want {
+			t.Errorf("%+v: SetuidVoided = %q, want %q", tc.c, got, tc.want)
+		}
+	}
+}
+
+func TestIsInitialUIDMap(t *testing.T) {
+	if !isInitialUIDMap([]byte("         0          0 4294967295\n")) {
+		t.Error("initial map not recognised")
+	}
+	if isInitialUIDMap([]byte("         0     100000      65536\n")) {
+		t.Error("rootless map taken for the initial one")
 	}
 }

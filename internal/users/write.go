@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -24,6 +25,13 @@ func Lock(dir string) (unlock func(), err error) {
 	path := filepath.Join(dir, ".pwd.lock")
 	// O_NOFOLLOW: never create or truncate the target of a planted symlink.
 	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CREAT|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+	if err == unix.EACCES || err == unix.EPERM {
+		// A user who may write /etc/passwd but not /etc (OpenShift's
+		// group-writable passwd) locks the file itself; shadow-utils cannot
+		// run as that user, so only other shims can contend.
+		path = filepath.Join(dir, passwdFile)
+		fd, err = unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	}
 	if err != nil {
 		return nil, fileErr("lock", path, err)
 	}
@@ -43,6 +51,44 @@ func Lock(dir string) (unlock func(), err error) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// Writable returns nil when this process may write the account file name
+// (with its effective ids and capabilities), else why not.
+func (db *DB) Writable(name string) error {
+	path := filepath.Join(db.Dir, name)
+	if !db.files[name].exists {
+		path = db.Dir // it will be created there
+	}
+	// AT_EACCESS: check with the effective ids, which a setuid start
+	// writes with, not the real ones.
+	if err := unix.Faccessat(unix.AT_FDCWD, path, unix.W_OK, unix.AT_EACCESS); err != nil {
+		return fileErr("write", path, err)
+	}
+	return nil
+}
+
+// Without returns p without its lines for the named files.
+func (p Plan) Without(files ...string) Plan {
+	out := p
+	out.Lines = nil
+	for _, l := range p.Lines {
+		if !slices.Contains(files, l.File) {
+			out.Lines = append(out.Lines, l)
+		}
+	}
+	return out
+}
+
+// Files lists the files p writes, in commit order.
+func (p Plan) Files() []string {
+	var files []string
+	for _, l := range p.Lines {
+		if !slices.Contains(files, l.File) {
+			files = append(files, l.File)
+		}
+	}
+	return files
 }
 
 // Apply writes the plan's lines into the account files of db.Dir. The
@@ -120,6 +166,12 @@ func stage(path string, old *file, data []byte) (*staging, error) {
 		// The temp file replaces the original: it must keep its owner
 		// (shadow is root:shadow on Debian) and its mode.
 		err = os.Lchown(s.tmp, old.uid, old.gid)
+		if errors.Is(err, unix.EPERM) {
+			// No CAP_CHOWN (--cap-drop ALL): an in-place rewrite keeps
+			// the owner without changing it.
+			s.discard()
+			return s, nil
+		}
 	}
 	if err == nil {
 		err = os.Chmod(s.tmp, old.mode)
