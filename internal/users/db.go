@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/moby/sys/user"
@@ -152,4 +154,35 @@ func (db *DB) groupByName(name string) (user.Group, bool) {
 		}
 	}
 	return user.Group{}, false
+}
+
+// sharesPrimary reports whether a user other than name has gid as its
+// primary group.
+func (db *DB) sharesPrimary(gid int, name string) bool {
+	for _, u := range db.Users {
+		if u.Gid == gid && u.Name != name {
+			return true
+		}
+	}
+	return false
+}
+
+// renumber returns the entry name of file with its id fields replaced:
+// field 3 (uid, or a group's gid) by first, field 4 (a user's gid) by
+// second unless it is negative. Every other byte of the line is kept.
+func (db *DB) renumber(file, name string, first, second int) (string, error) {
+	data := db.files[file].data
+	start, end, ok := findEntry(data, name)
+	if !ok {
+		return "", fmt.Errorf("renumber %s in %s: no such entry", name, file)
+	}
+	fields := strings.Split(string(data[start:end]), ":")
+	if len(fields) < 4 {
+		return "", fmt.Errorf("renumber %s in %s: malformed entry", name, file)
+	}
+	fields[2] = strconv.Itoa(first)
+	if second >= 0 {
+		fields[3] = strconv.Itoa(second)
+	}
+	return strings.Join(fields, ":"), nil
 }

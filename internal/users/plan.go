@@ -11,6 +11,10 @@ import (
 // to another uid.
 var ErrNameTaken = errors.New("name taken by another user")
 
+// ErrMoveRefused is returned when the user to move is one that must never
+// change its uid: root, or a system user where the request forbids it.
+var ErrMoveRefused = errors.New("refuse to move user")
+
 // ErrUnknownGroup is returned for a supplementary group name that no line
 // of the group file has.
 var ErrUnknownGroup = errors.New("no such group")
@@ -24,8 +28,14 @@ type Request struct {
 	GID int // NoID: the existing user's primary gid, else UID
 	// Names are the candidates for a new user's name, first free one wins.
 	Names []string
-	Home  string // "": the existing entry's, else /home/<name>
-	Shell string // login shell of a new user
+	// Move names an image user to move to UID when it has another uid:
+	// its passwd line, and its primary group where free, are renumbered.
+	Move string
+	// MoveMinUID is the lowest uid Move may take from: system users below
+	// it keep theirs. Root is never moved.
+	MoveMinUID int
+	Home       string // "": the existing entry's, else /home/<name>
+	Shell      string // login shell of a new user
 	// Groups are extra supplementary groups, names or decimal gids.
 	Groups []string
 	// KeepGroups are gids to keep whatever the group file says, such as the
@@ -55,10 +65,24 @@ type Line struct {
 // Plan is what Resolve decided.
 type Plan struct {
 	Identity Identity
-	// Lines to add, in commit order. Empty when the identity already exists.
+	// Lines to add or replace, in commit order. Empty when the identity
+	// already exists.
 	Lines []Line
 	// NewUser is set when the passwd line is added by this plan.
 	NewUser bool
+	// Move is set when an image user is renumbered to the target.
+	Move *Move
+	// Conflict says why Request.Move was not honoured: the uid belongs to
+	// another user, whose identity the plan uses instead.
+	Conflict error
+}
+
+// Move is an image user's renumbering: the files it owned follow.
+type Move struct {
+	Name           string
+	OldUID, NewUID int
+	OldGID, NewGID int
+	Home           string
 }
 
 // Resolve works out the identity for req against db and the lines that must
@@ -70,10 +94,20 @@ func Resolve(req Request, db *DB) (Plan, error) {
 	id.UID = req.UID
 
 	u, exists := db.userByUID(req.UID)
-	if exists {
-		id.Name, id.Home, id.Shell = u.Name, u.Home, u.Shell
-		id.GID = u.Gid
-	} else {
+	moving, move := db.userByName(req.Move)
+	move = move && req.Move != "" && !exists
+	switch {
+	case exists:
+		id.Name, id.Home, id.Shell, id.GID = u.Name, u.Home, u.Shell, u.Gid
+		if _, named := db.userByName(req.Move); named && req.Move != u.Name {
+			p.Conflict = fmt.Errorf("uid %d already belongs to %s: %s was not moved", req.UID, u.Name, req.Move)
+		}
+	case move:
+		if moving.Uid == 0 || moving.Uid < req.MoveMinUID {
+			return Plan{}, fmt.Errorf("%w %s: uid %d is a system account", ErrMoveRefused, moving.Name, moving.Uid)
+		}
+		id.Name, id.Home, id.Shell, id.GID = moving.Name, moving.Home, moving.Shell, moving.Gid
+	default:
 		name, err := freeUserName(req.Names, db)
 		if err != nil {
 			return Plan{}, err
@@ -91,14 +125,14 @@ func Resolve(req Request, db *DB) (Plan, error) {
 		id.Home = "/"
 	}
 
-	if _, ok := db.groupByGID(id.GID); !ok {
-		gname := freeGroupName(id.Name, id.GID, db)
-		p.add(groupFile, gname, fmt.Sprintf("%s:x:%d:", gname, id.GID))
-		if db.files[gshadowFile].exists {
-			p.addIfMissing(db, gshadowFile, gname, gname+":!::")
+	if move {
+		if err := p.move(moving.Uid, moving.Gid, db); err != nil {
+			return Plan{}, err
 		}
+	} else if _, ok := db.groupByGID(id.GID); !ok {
+		p.addGroup(id.Name, id.GID, db)
 	}
-	if !exists {
+	if !exists && !move {
 		p.NewUser = true
 		p.add(passwdFile, id.Name, fmt.Sprintf("%s:x:%d:%d::%s:%s", id.Name, id.UID, id.GID, id.Home, id.Shell))
 		if db.HasShadow() {
@@ -113,6 +147,46 @@ func Resolve(req Request, db *DB) (Plan, error) {
 	}
 	id.Groups = groups
 	return p, nil
+}
+
+// move renumbers the identity's existing passwd line from oldUID:oldGID.
+// Its primary group follows to the new gid when no group holds that gid
+// and no other user shares the group as primary; otherwise a held gid is
+// joined as it is, and a shared group is left to its other users while a
+// new one is added. Shadow lines are keyed by name and need no change.
+func (p *Plan) move(oldUID, oldGID int, db *DB) error {
+	id := &p.Identity
+	p.Move = &Move{Name: id.Name, OldUID: oldUID, NewUID: id.UID, OldGID: oldGID, NewGID: id.GID, Home: id.Home}
+	if id.GID != oldGID {
+		_, held := db.groupByGID(id.GID)
+		old, oldExists := db.groupByGID(oldGID)
+		switch {
+		case held:
+		case oldExists && oldGID != 0 && !db.sharesPrimary(oldGID, id.Name):
+			line, err := db.renumber(groupFile, old.Name, id.GID, -1)
+			if err != nil {
+				return err
+			}
+			p.add(groupFile, old.Name, line)
+		default:
+			p.addGroup(id.Name, id.GID, db)
+		}
+	}
+	line, err := db.renumber(passwdFile, id.Name, id.UID, id.GID)
+	if err != nil {
+		return err
+	}
+	p.add(passwdFile, id.Name, line)
+	return nil
+}
+
+// addGroup adds a group with gid for the user name.
+func (p *Plan) addGroup(user string, gid int, db *DB) {
+	name := freeGroupName(user, gid, db)
+	p.add(groupFile, name, fmt.Sprintf("%s:x:%d:", name, gid))
+	if db.files[gshadowFile].exists {
+		p.addIfMissing(db, gshadowFile, name, name+":!::")
+	}
 }
 
 func (p *Plan) add(file, name, text string) {

@@ -3,6 +3,7 @@ package users
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -209,5 +210,157 @@ func TestResolveNeverDuplicates(t *testing.T) {
 	}
 	if len(p2.Lines) != 0 || !identityEqual(p.Identity, p2.Identity) {
 		t.Errorf("second resolve: lines %v, identity %+v; want none and %+v", p2.Lines, p2.Identity, p.Identity)
+	}
+}
+
+func TestResolveMove(t *testing.T) {
+	const dev = "dev:x:1000:1000:Dev User,,,:/home/dev:/bin/bash"
+	for _, tc := range []struct {
+		name          string
+		passwd, group string
+		req           Request
+		want          Identity
+		wantLines     []string
+		wantMove      *Move
+		wantConflict  bool
+		wantErr       error
+	}{
+		{
+			name:   "user and its group follow",
+			passwd: basePasswd + dev + "\n",
+			group:  baseGroup + "dev:x:1000:\n",
+			req:    Request{UID: 2000, GID: 2000, Move: "dev", MoveMinUID: 1000},
+			want:   Identity{UID: 2000, GID: 2000, Name: "dev", Home: "/home/dev", Shell: "/bin/bash", Groups: []int{2000}},
+			wantLines: []string{
+				"group dev:x:2000:",
+				"passwd dev:x:2000:2000:Dev User,,,:/home/dev:/bin/bash",
+			},
+			wantMove: &Move{Name: "dev", OldUID: 1000, NewUID: 2000, OldGID: 1000, NewGID: 2000, Home: "/home/dev"},
+		},
+		{
+			name:   "gid not given keeps the group",
+			passwd: basePasswd + dev + "\n",
+			group:  baseGroup + "dev:x:1000:\n",
+			req:    Request{UID: 501, GID: NoID, Move: "dev"},
+			want:   Identity{UID: 501, GID: 1000, Name: "dev", Home: "/home/dev", Shell: "/bin/bash", Groups: []int{1000}},
+			wantLines: []string{
+				"passwd dev:x:501:1000:Dev User,,,:/home/dev:/bin/bash",
+			},
+			wantMove: &Move{Name: "dev", OldUID: 1000, NewUID: 501, OldGID: 1000, NewGID: 1000, Home: "/home/dev"},
+		},
+		{
+			name:   "target gid held by another group: joined, old group stays",
+			passwd: basePasswd + dev + "\n",
+			group:  baseGroup + "dev:x:1000:\nstaff:x:2000:\n",
+			req:    Request{UID: 2000, GID: 2000, Move: "dev"},
+			want:   Identity{UID: 2000, GID: 2000, Name: "dev", Home: "/home/dev", Shell: "/bin/bash", Groups: []int{2000}},
+			wantLines: []string{
+				"passwd dev:x:2000:2000:Dev User,,,:/home/dev:/bin/bash",
+			},
+			wantMove: &Move{Name: "dev", OldUID: 1000, NewUID: 2000, OldGID: 1000, NewGID: 2000, Home: "/home/dev"},
+		},
+		{
+			name:   "old primary group shared: left to the other user, new group added",
+			passwd: basePasswd + dev + "\nops:x:1001:1000::/home/ops:/bin/sh\n",
+			group:  baseGroup + "dev:x:1000:\n",
+			req:    Request{UID: 2000, GID: 2000, Move: "dev"},
+			want:   Identity{UID: 2000, GID: 2000, Name: "dev", Home: "/home/dev", Shell: "/bin/bash", Groups: []int{2000}},
+			wantLines: []string{
+				"group group2000:x:2000:",
+				"passwd dev:x:2000:2000:Dev User,,,:/home/dev:/bin/bash",
+			},
+			wantMove: &Move{Name: "dev", OldUID: 1000, NewUID: 2000, OldGID: 1000, NewGID: 2000, Home: "/home/dev"},
+		},
+		{
+			name:         "target uid held by another user: its identity, conflict",
+			passwd:       basePasswd + dev + "\nother:x:2000:2000::/home/other:/bin/sh\n",
+			group:        baseGroup + "dev:x:1000:\nother:x:2000:\n",
+			req:          Request{UID: 2000, GID: 2000, Move: "dev"},
+			want:         Identity{UID: 2000, GID: 2000, Name: "other", Home: "/home/other", Shell: "/bin/sh", Groups: []int{2000}},
+			wantConflict: true,
+		},
+		{
+			name:    "root is never moved",
+			req:     Request{UID: 2000, GID: NoID, Move: "root"},
+			wantErr: ErrMoveRefused,
+		},
+		{
+			name:    "system users below the minimum are not moved",
+			req:     Request{UID: 2000, GID: NoID, Move: "daemon", MoveMinUID: 1000},
+			wantErr: ErrMoveRefused,
+		},
+		{
+			name:   "named user already has the uid: nothing to do",
+			passwd: basePasswd + dev + "\n",
+			group:  baseGroup + "dev:x:1000:\n",
+			req:    Request{UID: 1000, GID: NoID, Move: "dev"},
+			want:   Identity{UID: 1000, GID: 1000, Name: "dev", Home: "/home/dev", Shell: "/bin/bash", Groups: []int{1000}},
+		},
+		{
+			name: "named user absent: created",
+			req:  Request{UID: 2000, GID: NoID, Move: "dev", Names: []string{"dev"}, Shell: "/bin/sh"},
+			want: Identity{UID: 2000, GID: 2000, Name: "dev", Home: "/home/dev", Shell: "/bin/sh", Groups: []int{2000}},
+			wantLines: []string{
+				"group dev:x:2000:",
+				"passwd dev:x:2000:2000::/home/dev:/bin/sh",
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			passwd, group := tc.passwd, tc.group
+			if passwd == "" {
+				passwd = basePasswd
+			}
+			if group == "" {
+				group = baseGroup
+			}
+			p, err := Resolve(tc.req, memDB(t, passwd, group, "", ""))
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("Resolve error = %v, want %v", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !identityEqual(p.Identity, tc.want) {
+				t.Errorf("identity = %+v, want %+v", p.Identity, tc.want)
+			}
+			var lines []string
+			for _, l := range p.Lines {
+				lines = append(lines, l.File+" "+l.Text)
+			}
+			if !slices.Equal(lines, tc.wantLines) {
+				t.Errorf("lines = %q, want %q", lines, tc.wantLines)
+			}
+			if (p.Move == nil) != (tc.wantMove == nil) || (p.Move != nil && *p.Move != *tc.wantMove) {
+				t.Errorf("move = %+v, want %+v", p.Move, tc.wantMove)
+			}
+			if (p.Conflict != nil) != tc.wantConflict {
+				t.Errorf("conflict = %v, want %v", p.Conflict, tc.wantConflict)
+			}
+		})
+	}
+}
+
+// TestMoveKeepsOtherLines applies a move to files and checks that only the
+// moved user's lines differ.
+func TestMoveKeepsOtherLines(t *testing.T) {
+	passwd := basePasswd + "dev:x:1000:1000::/home/dev:/bin/bash\nops:x:1001:1001::/home/ops:/bin/sh\n"
+	group := baseGroup + "dev:x:1000:ops\nops:x:1001:\n"
+	dir := etcDir(t, passwd, group, "root:*:1::::::\ndev:$6$hash:1::::::\n", "")
+	if _, err := provision(t, dir, Request{UID: 2000, GID: 2000, Move: "dev"}); err != nil {
+		t.Fatal(err)
+	}
+	got := readAll(t, dir)
+	if want := strings.Replace(passwd, "dev:x:1000:1000:", "dev:x:2000:2000:", 1); got[passwdFile] != want {
+		t.Errorf("passwd = %q, want %q", got[passwdFile], want)
+	}
+	if want := strings.Replace(group, "dev:x:1000:ops", "dev:x:2000:ops", 1); got[groupFile] != want {
+		t.Errorf("group = %q, want %q", got[groupFile], want)
+	}
+	if got[shadowFile] != "root:*:1::::::\ndev:$6$hash:1::::::\n" {
+		t.Errorf("shadow changed: %q", got[shadowFile])
 	}
 }
