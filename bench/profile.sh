@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# bench/profile.sh: where agent-entrypoint spends its start. Run it after
+# bench/run.sh, whose rootfs and installed binary it uses:
+#
+#   bash bench/profile.sh
+#
+# Writes to bench/out/profile/ (AGENT_ENTRYPOINT_BENCH_OUT/profile):
+#   steps.txt      the shim's own step durations (AGENT_ENTRYPOINT_DEBUG=1)
+#   inittrace.txt  package init cost (GODEBUG=inittrace=1)
+#   gctrace.txt    garbage collections with 100k account entries
+#   strace-c.txt   syscall counts of one full start (strace -f -c)
+#   strace-T.txt   every syscall of one full start with its duration
+#   perf.txt       hottest functions with 100k entries (when perf works)
+#   knobs.md       runtime settings timed side by side with hyperfine
+# Like run.sh it measures; it asserts nothing.
+# shellcheck disable=SC2086 # $drop and $full are command lines, split on purpose
+set -euo pipefail
+
+# shellcheck source=common.sh source-path=SCRIPTDIR
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+missing=()
+command -v strace >/dev/null || missing+=(strace)
+command -v hyperfine >/dev/null || missing+=(hyperfine)
+install_missing "${missing[@]}"
+
+shim=/usr/local/bin/agent-entrypoint
+if [ ! -x "$root$shim" ] || [ ! -d "$statedir/n100000" ]; then
+	die "no prepared rootfs at $root: run bench/run.sh first"
+fi
+pdir=$out/profile
+mkdir -p "$pdir"
+
+cleanup() {
+	stop_agent_socket
+	reset fresh 2>/dev/null || true
+}
+trap cleanup EXIT
+start_agent_socket
+
+drop="$ns chroot $root $shim -- /bin/true"
+full="$ns chroot $root $shim --uid 1000 --gid 1000 -- /bin/true"
+
+# run_in ENVNAME [VAR=VALUE...] -- CMD... runs CMD with exactly that environment.
+run_in() {
+	local -n envref=$1
+	shift
+	local extra=()
+	while [ "$1" != -- ]; do
+		extra+=("$1")
+		shift
+	done
+	shift
+	env -i "${envref[@]}" "${extra[@]}" "$@"
+}
+
+log "steps"
+{
+	for state in drop fresh fresh fresh n100000; do
+		echo "## $state"
+		reset "$state"
+		if [ "$state" = drop ]; then
+			run_in env_drop AGENT_ENTRYPOINT_DEBUG=1 -- $drop 2>&1
+		else
+			run_in env_full AGENT_ENTRYPOINT_DEBUG=1 -- $full 2>&1
+		fi
+	done
+} >"$pdir/steps.txt"
+
+log "inittrace"
+reset drop
+run_in env_drop GODEBUG=inittrace=1 -- $drop >"$pdir/inittrace.txt" 2>&1
+
+log "gctrace with 100k entries"
+reset n100000
+run_in env_full GODEBUG=gctrace=1 -- $full >"$pdir/gctrace.txt" 2>&1
+
+log "strace of one full start"
+reset fresh
+run_in env_full -- strace -f -c -o "$pdir/strace-c.txt" $full
+reset fresh
+run_in env_full -- strace -f -tt -T -o "$pdir/strace-T.txt" $full
+
+if command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&1; then
+	log "perf with 100k entries"
+	reset n100000
+	rm -f "$pdir/perf.data" "$pdir/perf.data.old"
+	run_in env_full -- perf record -q -F 10000 -g -o "$pdir/perf.data" $full 2>/dev/null
+	# The binary lives in the rootfs: --symfs finds its symbols there.
+	perf report -i "$pdir/perf.data" --symfs="$root" --children --sort sym --stdio -g none \
+		>"$pdir/perf.report" 2>/dev/null
+	grep '%' "$pdir/perf.report" | sed 60q >"$pdir/perf.txt"
+	rm -f "$pdir/perf.report"
+else
+	log "perf is missing or not permitted here: skipping it"
+fi
+
+# Runtime settings a Go program can also fix for itself (GOMAXPROCS in
+# main, //go:debug directives, debug.SetGCPercent). Every variant goes
+# through /usr/bin/env inside the chroot, the baseline too.
+log "runtime settings, side by side"
+knob() { printf '%s chroot %s /usr/bin/env %s %s' "$ns" "$root" "$1" "$2"; }
+variants=("X=baseline" "GOMAXPROCS=1" "GOGC=off" "GODEBUG=containermaxprocs=0,updatemaxprocs=0")
+style=()
+[ -t 1 ] || style=(--style basic)
+for scen in drop full; do
+	args=(-N --warmup 10 --runs 150 --time-unit millisecond --export-json "$pdir/knobs-$scen.json" "${style[@]}")
+	cmds=()
+	for v in "${variants[@]}"; do
+		args+=(--command-name "$v")
+		if [ "$scen" = drop ]; then
+			cmds+=("$(knob "$v" "$shim -- /bin/true")")
+		else
+			args+=(--prepare "bash $here/reset.sh $root fresh")
+			cmds+=("$(knob "$v" "$shim --uid 1000 --gid 1000 -- /bin/true")")
+		fi
+	done
+	if [ "$scen" = drop ]; then
+		reset drop
+		env -i "${env_drop[@]}" nice -n "${AGENT_ENTRYPOINT_BENCH_NICE:--10}" hyperfine "${args[@]}" "${cmds[@]}" >/dev/null
+	else
+		env -i "${env_full[@]}" nice -n "${AGENT_ENTRYPOINT_BENCH_NICE:--10}" hyperfine "${args[@]}" "${cmds[@]}" >/dev/null
+	fi
+done
+python3 - "$pdir" >"$pdir/knobs.md" <<'EOF'
+import json, statistics, sys
+d = sys.argv[1]
+print("| scenario | setting | median ± σ (ms) | Δ median vs baseline (ms) |")
+print("|---|---|--:|--:|")
+for scen in ("drop", "full"):
+    res = json.load(open(f"{d}/knobs-{scen}.json"))["results"]
+    base = None
+    for r in res:
+        t = [x * 1000 for x in r["times"]]
+        med, sd = statistics.median(t), statistics.stdev(t)
+        base = med if base is None else base
+        print(f"| {scen} | {r['command']} | {med:.2f} ± {sd:.2f} | {med - base:+.2f} |")
+EOF
+
+cat "$pdir/steps.txt" "$pdir/knobs.md"
+log "profile: $pdir"

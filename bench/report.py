@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Turn the results of bench/run.sh into one markdown report.
+
+Usage: report.py OUT_DIR
+
+Reads the hyperfine exports s1-drop.json, s2-full.json and s3-growth.json,
+plus sizes.tsv, rss.tsv and failures.txt when present, and prints markdown.
+
+Ratios are against gosu's median in scenario 1 (drop only). The "net"
+columns subtract the floor (`/bin/true` under the same unshare+chroot) of the
+same hyperfine run, which is what the contestant itself costs.
+"""
+
+import json
+import pathlib
+import re
+import statistics
+import sys
+
+FLOOR = "floor (/bin/true)"
+
+SCENARIOS = [
+    ("s1-drop", "1 drop only"),
+    ("s2-full", "2 full start"),
+    ("s3-growth", "3 growth"),
+]
+
+
+def load(path):
+    """Return {name: (median_ms, stddev_ms, runs)} of one hyperfine export."""
+    with open(path) as f:
+        data = json.load(f)
+    res = {}
+    for r in data["results"]:
+        times = [t * 1000 for t in r["times"]]
+        sd = statistics.stdev(times) if len(times) > 1 else 0.0
+        res[r["command"]] = (statistics.median(times), sd, len(times))
+    return res
+
+
+def fmt_ratio(x):
+    return f"{x:.2f}×"
+
+
+def main():
+    out = pathlib.Path(sys.argv[1])
+    runs = {}
+    for key, _ in SCENARIOS:
+        p = out / f"{key}.json"
+        if p.exists():
+            runs[key] = load(p)
+
+    # The slow rows of scenario 3 ran in their own short invocation; they
+    # join the growth table and use its floor.
+    slow = out / "s3-growth-slow.json"
+    if slow.exists() and "s3-growth" in runs:
+        for name, v in load(slow).items():
+            runs["s3-growth"][name + " †"] = v
+
+    s1 = runs.get("s1-drop", {})
+    if "gosu" not in s1 or FLOOR not in s1:
+        print("no scenario 1 results with gosu and the floor: nothing to compare")
+        return
+    gosu = s1["gosu"][0]
+    gosu_net = gosu - s1[FLOOR][0]
+
+    print("## Time (hyperfine medians)")
+    print()
+    print(
+        "Every row is a whole `unshare --mount --pid --fork --mount-proc chroot ROOT …` "
+        "process; *net* subtracts the floor of the same hyperfine run. "
+        f"Ratios are to gosu's drop-only median ({gosu:.2f} ms, net {gosu_net:.2f} ms)."
+    )
+    print()
+    print("| scenario | contestant | runs | median ± σ (ms) | net (ms) | × gosu drop | net × gosu drop |")
+    print("|---|---|--:|--:|--:|--:|--:|")
+    for key, title in SCENARIOS:
+        res = runs.get(key)
+        if not res:
+            continue
+        floor = res[FLOOR][0] if FLOOR in res else None
+        for name, (med, sd, n) in res.items():
+            net = med - floor if floor is not None else float("nan")
+            print(
+                f"| {title} | {name} | {n} | {med:.2f} ± {sd:.2f} | {net:.2f} | "
+                f"{fmt_ratio(med / gosu)} | {fmt_ratio(net / gosu_net) if name != FLOOR else '—'} |"
+            )
+    print()
+    if any(k.endswith(" †") for k in runs.get("s3-growth", {})):
+        print("† its own hyperfine invocation with few runs (too slow for more); net uses the floor of the growth run.")
+        print()
+
+    growth(runs.get("s2-full", {}), runs.get("s3-growth", {}))
+    sizes(out / "sizes.tsv")
+    rss(out / "rss.tsv")
+    failures(out / "failures.txt")
+
+
+def growth(s2, s3):
+    """Say how the full start grows with the size of /etc/passwd and /etc/group."""
+    if not s3 or FLOOR not in s3:
+        return
+    floor = s3[FLOOR][0]
+    print("## Growth with the account database")
+    print()
+    print(
+        "Net median (floor of the same run subtracted) of a full start when /etc/passwd, "
+        "group, shadow and gshadow each hold N extra entries."
+    )
+    print()
+    rows = {}
+    for name, (med, sd, _) in s3.items():
+        m = re.fullmatch(r"(.+) n=(\d+)( †)?", name)
+        if m:
+            rows.setdefault(m.group(1), {})[int(m.group(2))] = (med - floor, sd)
+    if not rows:
+        return
+    ns = sorted({n for r in rows.values() for n in r})
+    print("| contestant | " + " | ".join(f"N={n}" for n in ns) + " | µs per 1k entries (10k→100k) | verdict |")
+    print("|---|" + "--:|" * len(ns) + "--:|---|")
+    for who, pts in rows.items():
+        cells = [f"{pts[n][0]:.2f} ms" if n in pts else "—" for n in ns]
+        slope, verdict = "—", "—"
+        if all(n in pts for n in (1000, 10000, 100000)):
+            t1, t10, t100 = (pts[n][0] for n in (1000, 10000, 100000))
+            s_hi = (t100 - t10) / 90  # ms per 1k entries
+            s_lo = (t10 - t1) / 9
+            slope = f"{s_hi * 1000:.1f}"
+            noise = max(pts[1000][1], pts[10000][1])
+            if t10 - t1 <= noise:
+                # 1k→10k is inside the noise, so no slope to compare with.
+                verdict = (
+                    f"1k→10k within noise (+{t10 - t1:.2f} ms, σ {noise:.2f}); "
+                    f"10k→100k +{t100 - t10:.2f} ms"
+                )
+            else:
+                r = s_hi / s_lo
+                kind = "≈ linear" if 0.6 <= r <= 1.6 else ("superlinear" if r > 1.6 else "sublinear")
+                verdict = f"{kind} (slope 10k→100k / slope 1k→10k = {r:.2f})"
+        print(f"| {who} | " + " | ".join(cells) + f" | {slope} | {verdict} |")
+    print()
+
+
+def sizes(path):
+    if not path.exists():
+        return
+    print("## Size")
+    print()
+    print("| binary | bytes | MiB |")
+    print("|---|--:|--:|")
+    for line in path.read_text().splitlines():
+        name, b = line.split("\t")
+        print(f"| {name} | {int(b)} | {int(b) / 1048576:.2f} |")
+    print()
+
+
+def rss(path):
+    if not path.exists() or not path.read_text().strip():
+        return
+    print("## Peak RSS")
+    print()
+    print(
+        "GNU time `%M` (ru_maxrss: the largest single process of the tree, not a sum), "
+        "time running inside the chroot; median of the runs."
+    )
+    print()
+    print("| contestant | peak RSS (KiB) | runs |")
+    print("|---|--:|---|")
+    for line in path.read_text().splitlines():
+        name, vals = line.split("\t")
+        nums = [int(v) for v in vals.split() if v.isdigit()]
+        med = f"{statistics.median(nums):.0f}" if nums else "n/a"
+        print(f"| {name} | {med} | {vals} |")
+    print()
+
+
+def failures(path):
+    if not path.exists() or not path.read_text().strip():
+        return
+    print("## Not measured")
+    print()
+    print("These contestants failed their check run and were left out of the timings.")
+    print()
+    for line in path.read_text().splitlines():
+        label, why, cmd, stderr = (line.split("\t") + ["", "", ""])[:4]
+        print(f"- **{label}**: {why}")
+        print(f"  - command: `{cmd}`")
+        if stderr.strip():
+            print(f"  - stderr: `{stderr.strip()}`")
+    print()
+
+
+if __name__ == "__main__":
+    main()
