@@ -18,6 +18,7 @@ type config struct {
 	Home       string
 	Groups     []string
 	Sockets    []string // AGENT_ENTRYPOINT_SOCKETS and --socket, not SSH_AUTH_SOCK
+	Chown      []string // trees whose files follow a moved user
 	SocketMode perms.Mode
 	Strict     bool
 	Debug      bool
@@ -43,6 +44,7 @@ var options = []option{
 	{"home", "AGENT_ENTRYPOINT_HOME", false, func(c *config, v string) error { c.Home = v; return users.CheckHome(v) }},
 	{"groups", "AGENT_ENTRYPOINT_GROUPS", false, setGroups},
 	{"socket", "AGENT_ENTRYPOINT_SOCKETS", false, addSockets},
+	{"chown", "AGENT_ENTRYPOINT_CHOWN", false, func(c *config, v string) (err error) { c.Chown, err = appendPaths(c.Chown, "chown path", v); return }},
 	{"socket-mode", "AGENT_ENTRYPOINT_SOCKET_MODE", false, func(c *config, v string) (err error) { c.SocketMode, err = perms.ParseMode(v); return }},
 	{"strict", "AGENT_ENTRYPOINT_STRICT", true, func(c *config, v string) (err error) { c.Strict, err = parseBool(v); return }},
 	{"v", "AGENT_ENTRYPOINT_DEBUG", true, func(c *config, v string) (err error) { c.Debug, err = parseBool(v); return }},
@@ -130,17 +132,23 @@ func setGroups(c *config, v string) error {
 	return nil
 }
 
-func addSockets(c *config, v string) error {
+func addSockets(c *config, v string) (err error) {
+	c.Sockets, err = appendPaths(c.Sockets, "socket", v)
+	return err
+}
+
+// appendPaths appends the absolute paths of the colon list v to paths.
+func appendPaths(paths []string, what, v string) ([]string, error) {
 	for _, p := range filepath.SplitList(v) {
 		if p == "" {
 			continue
 		}
 		if !filepath.IsAbs(p) {
-			return fmt.Errorf("socket %q: not an absolute path", p)
+			return paths, fmt.Errorf("%s %q: not an absolute path", what, p)
 		}
-		c.Sockets = append(c.Sockets, p)
+		paths = append(paths, filepath.Clean(p))
 	}
-	return nil
+	return paths, nil
 }
 
 func parseBool(v string) (bool, error) {

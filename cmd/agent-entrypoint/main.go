@@ -1,3 +1,9 @@
+// The runtime would read cgroup limits at start and watch them to size
+// GOMAXPROCS; the shim sets it to 1 itself (see main).
+//
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
+
 // Command agent-entrypoint is a container entrypoint: it provisions the
 // target user, grants it the mounted agent sockets, drops privileges and
 // execs the command. See README.md.
@@ -24,6 +30,11 @@ func init() {
 const exitFailure = 125
 
 func main() {
+	// One P keeps the runtime from starting OS threads the start does not
+	// need: the drop's all-threads setresuid signals every thread, and
+	// costs twice as much with the default. The ownership walk of a remap
+	// raises it for its workers.
+	runtime.GOMAXPROCS(1)
 	os.Exit(run(os.Args[1:]))
 }
 

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/agent-entrypoint/agent-entrypoint/internal/execas"
+	"github.com/agent-entrypoint/agent-entrypoint/internal/ownership"
 	"github.com/agent-entrypoint/agent-entrypoint/internal/perms"
 	"github.com/agent-entrypoint/agent-entrypoint/internal/startup"
 	"github.com/agent-entrypoint/agent-entrypoint/internal/users"
@@ -24,6 +26,10 @@ const dockerDesktopSocket = "/run/host-services/ssh-auth.sock"
 
 // fallbackHome is HOME when the target's home cannot be used.
 const fallbackHome = "/tmp"
+
+// loginUIDMin is the lowest uid a setuid start may move a user from:
+// UID_MIN of login.defs, below which Debian and Alpine keep system users.
+const loginUIDMin = 1000
 
 // start is one container start: what prepare decided and apply carries out.
 type start struct {
@@ -95,18 +101,22 @@ func (s *start) prepare() error {
 	if err != nil {
 		return err
 	}
-	if err := s.resolve(req); err != nil {
+	if err := s.resolve(req, users.LoadAccounts); err != nil {
 		return err
 	}
 	if len(s.plan.Lines) > 0 {
-		// Only a start that writes takes the lock, and then reads and
-		// decides again under it, so that an edit made meanwhile is kept.
+		// Only a start that writes takes the lock, and then reads every
+		// account file and decides again under it, so that an edit made
+		// meanwhile is kept.
+		if s.plan.NewUser {
+			req.Shell = loginShell()
+		}
 		unlock, err := users.Lock(etcDir)
 		if err != nil {
 			s.lockErr = err
 		} else {
 			s.unlock = unlock
-			if err := s.resolve(req); err != nil {
+			if err := s.resolve(req, users.Load); err != nil {
 				return err
 			}
 		}
@@ -116,6 +126,7 @@ func (s *start) prepare() error {
 	s.openSockets()
 	s.checkDrop()
 	s.checkAccounts()
+	s.checkMove()
 	s.checkHome()
 	s.checkSockets()
 	return s.reportProblems()
@@ -149,10 +160,11 @@ func (s *start) reportProblems() error {
 	return nil
 }
 
-// resolve reads the account files and decides the identity and its lines.
-func (s *start) resolve(req users.Request) error {
+// resolve reads the account files with load and decides the identity and
+// its lines.
+func (s *start) resolve(req users.Request, load func(string) (*users.DB, error)) error {
 	var err error
-	if s.db, err = users.Load(etcDir); err != nil {
+	if s.db, err = load(etcDir); err != nil {
 		return err
 	}
 	s.plan, err = users.Resolve(req, s.db)
@@ -163,7 +175,7 @@ func (s *start) resolve(req users.Request) error {
 // request turns the config and the start conditions into what users.Resolve
 // needs. A setuid start serves the real ids only.
 func (s *start) request() (users.Request, error) {
-	req := users.Request{UID: s.cond.RUID, GID: s.cond.RGID, Home: s.cfg.Home, Shell: loginShell()}
+	req := users.Request{UID: s.cond.RUID, GID: s.cond.RGID, Home: s.cfg.Home}
 	switch {
 	case s.cond.Root():
 		req.UID, req.GID, req.Groups = s.cfg.UID, s.cfg.GID, s.cfg.Groups
@@ -180,7 +192,16 @@ func (s *start) request() (users.Request, error) {
 	}
 	if s.cfg.Name != "" {
 		req.Names = []string{s.cfg.Name}
-	} else {
+		if s.privileged() {
+			req.Move = s.cfg.Name
+		}
+		if s.cond.Setuid() {
+			// Whoever starts a setuid shim may take over an image user,
+			// as fixuid does, but no system account.
+			req.MoveMinUID = loginUIDMin
+		}
+	}
+	if s.cfg.Name == "" || !s.privileged() {
 		if u := os.Getenv("USER"); users.CheckName(u) == nil {
 			req.Names = append(req.Names, u)
 		}
@@ -323,6 +344,32 @@ func (s *start) checkAccounts() {
 	s.plan = s.plan.Without(skip...)
 }
 
+// checkMove reports a named user that keeps its uid, and refuses a move
+// that could not take the user's files along.
+func (s *start) checkMove() {
+	if s.plan.Conflict != nil {
+		s.report(hint(s.plan.Conflict, "leave AGENT_ENTRYPOINT_USER unset, or pick a uid no other image user has"))
+	}
+	m := s.plan.Move
+	if m == nil {
+		return
+	}
+	if !slices.Contains(s.plan.Files(), "passwd") {
+		// checkAccounts said why passwd cannot be written; the command
+		// still runs as the target uid, without the user's files.
+		s.report(fmt.Errorf("cannot move %s to uid %d: its passwd line cannot be written", m.Name, m.NewUID))
+		s.plan.Move = nil
+		return
+	}
+	if missing := s.missingCaps(startup.CapChown, startup.CapDACRead); len(missing) > 0 {
+		s.problems = append(s.problems, problem{
+			err:   fmt.Errorf("cannot move %s to uid %d: its files need missing capability %s", m.Name, m.NewUID, strings.Join(missing, ", ")),
+			caps:  missing,
+			fatal: true,
+		})
+	}
+}
+
 // checkHome decides whether to create the home directory.
 func (s *start) checkHome() {
 	id := s.plan.Identity
@@ -416,7 +463,12 @@ func (s *start) apply() error {
 			}
 		} else {
 			for _, l := range s.plan.Lines {
-				s.log.debugf("added to %s: %s", l.File, l.Text)
+				s.log.debugf("wrote to %s: %s", l.File, l.Text)
+			}
+			if s.plan.Move != nil {
+				if err := s.moveFiles(*s.plan.Move); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -443,6 +495,42 @@ func (s *start) apply() error {
 		sock.Close()
 	}
 	return nil
+}
+
+// moveFiles hands what the moved user owned under its home and the
+// AGENT_ENTRYPOINT_CHOWN paths to its new ids.
+func (s *start) moveFiles(m users.Move) error {
+	done := s.log.step("move files of " + m.Name)
+	defer done()
+	// The walk's workers spend their time in the kernel: let them run on
+	// every CPU, which main had limited to one.
+	runtime.GOMAXPROCS(runtime.NumCPU())
+	defer runtime.GOMAXPROCS(1)
+	change := ownership.Change{OldUID: m.OldUID, NewUID: m.NewUID, OldGID: m.OldGID, NewGID: m.NewGID}
+	var opt ownership.Options
+	if s.cfg.Debug || isTerminal(os.Stderr) {
+		opt.Progress = os.Stderr
+	}
+	roots := s.cfg.Chown
+	if m.Home != "/" && m.Home != users.NoHome {
+		roots = append([]string{m.Home}, roots...)
+	}
+	for _, root := range roots {
+		st, err := ownership.Walk(root, change, opt)
+		s.log.debugf("moved %s: %d entries seen, %d changed", root, st.Seen, st.Changed)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			if err := s.warn(fmt.Errorf("move files of %s: %w", m.Name, err)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// isTerminal reports whether f is a terminal, where progress lines help.
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // creds are the ids the command runs with.

@@ -11,16 +11,18 @@ type Caps uint64
 
 // The capabilities the shim may need, each for its own steps.
 const (
-	CapChown       = unix.CAP_CHOWN        // hand the home (and new account files) to their owner
-	CapDACOverride = unix.CAP_DAC_OVERRIDE // write account files root itself may not write
-	CapFowner      = unix.CAP_FOWNER       // chmod a socket owned by another uid
-	CapSetgid      = unix.CAP_SETGID       // set the groups and the gid
-	CapSetuid      = unix.CAP_SETUID       // set the uid
+	CapChown       = unix.CAP_CHOWN           // hand the home (and new account files) to their owner
+	CapDACOverride = unix.CAP_DAC_OVERRIDE    // write account files root itself may not write
+	CapDACRead     = unix.CAP_DAC_READ_SEARCH // walk a moved user's private directories
+	CapFowner      = unix.CAP_FOWNER          // chmod a socket owned by another uid
+	CapSetgid      = unix.CAP_SETGID          // set the groups and the gid
+	CapSetuid      = unix.CAP_SETUID          // set the uid
 )
 
 var capNames = map[int]string{
 	CapChown:       "CHOWN",
 	CapDACOverride: "DAC_OVERRIDE",
+	CapDACRead:     "DAC_READ_SEARCH",
 	CapFowner:      "FOWNER",
 	CapSetgid:      "SETGID",
 	CapSetuid:      "SETUID",

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -34,9 +33,9 @@ type Conditions struct {
 	UserNS bool
 }
 
-// Detect reads the start conditions: ids and groups from the kernel,
-// capabilities and no_new_privs from /proc/self/status, and the
-// executable's setuid bit and mount flags.
+// Detect reads the start conditions from the kernel: ids, groups,
+// capabilities and no_new_privs by syscall (no /proc needed), and only when
+// not running as root in effect, why a setuid bit might not have worked.
 func Detect() (Conditions, error) {
 	var c Conditions
 	c.RUID, c.EUID, c.SUID = unix.Getresuid()
@@ -46,12 +45,19 @@ func Detect() (Conditions, error) {
 		return c, os.NewSyscallError("getgroups", err)
 	}
 	c.Groups = groups
-	status, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return c, err
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return c, os.NewSyscallError("capget", err)
 	}
-	if c.CapEff, c.NoNewPrivs, err = parseStatus(status); err != nil {
-		return c, err
+	c.CapEff = Caps(data[1].Effective)<<32 | Caps(data[0].Effective)
+	nnp, err := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)
+	if err != nil {
+		return c, os.NewSyscallError("prctl", err)
+	}
+	c.NoNewPrivs = nnp == 1
+	if c.EUID == 0 {
+		return c, nil
 	}
 	var st unix.Stat_t
 	if err := unix.Stat("/proc/self/exe", &st); err == nil {
@@ -65,29 +71,6 @@ func Detect() (Conditions, error) {
 		c.UserNS = !isInitialUIDMap(m)
 	}
 	return c, nil
-}
-
-// parseStatus reads CapEff and NoNewPrivs from /proc/self/status.
-func parseStatus(status []byte) (caps Caps, noNewPrivs bool, err error) {
-	found := false
-	for line := range strings.Lines(string(status)) {
-		key, value, _ := strings.Cut(strings.TrimSpace(line), ":")
-		value = strings.TrimSpace(value)
-		switch key {
-		case "CapEff":
-			n, err := strconv.ParseUint(value, 16, 64)
-			if err != nil {
-				return 0, false, fmt.Errorf("parse /proc/self/status: CapEff %q", value)
-			}
-			caps, found = Caps(n), true
-		case "NoNewPrivs":
-			noNewPrivs = value == "1"
-		}
-	}
-	if !found {
-		return 0, false, fmt.Errorf("parse /proc/self/status: no CapEff line")
-	}
-	return caps, noNewPrivs, nil
 }
 
 // isInitialUIDMap reports the initial user namespace's map, the identity

@@ -57,9 +57,19 @@ type DB struct {
 // Load reads the account files in dir. A missing passwd or group file reads
 // as empty (Apply then creates it, mode 0644); a missing shadow or gshadow
 // file stays missing.
-func Load(dir string) (*DB, error) {
+func Load(dir string) (*DB, error) { return load(dir, accountFiles[:]) }
+
+// LoadAccounts reads only passwd and group, enough to tell whether a start
+// must write anything: shadow and gshadow lines are only ever added along
+// with a passwd or group line. It leaves them out of the DB, as if missing.
+func LoadAccounts(dir string) (*DB, error) { return load(dir, []string{passwdFile, groupFile}) }
+
+func load(dir string, names []string) (*DB, error) {
 	files := make(map[string]*file, len(accountFiles))
 	for _, name := range accountFiles {
+		files[name] = &file{mode: 0o644}
+	}
+	for _, name := range names {
 		f, err := readFile(filepath.Join(dir, name))
 		if err != nil {
 			return nil, err
@@ -105,7 +115,18 @@ func readFile(path string) (*file, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, &os.PathError{Op: "read", Path: path, Err: ErrNotRegular}
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	// One read into a buffer of the size fstat gave, plus a byte to see the
+	// end; a file that grew since is read on, up to the cap.
+	data := make([]byte, min(fi.Size(), maxFileSize)+1)
+	n, err := io.ReadFull(f, data)
+	switch err {
+	case io.EOF, io.ErrUnexpectedEOF:
+		data, err = data[:n], nil
+	case nil:
+		var rest []byte
+		rest, err = io.ReadAll(io.LimitReader(f, maxFileSize+1-int64(n)))
+		data = append(data, rest...)
+	}
 	if err != nil {
 		return nil, &os.PathError{Op: "read", Path: path, Err: err}
 	}
