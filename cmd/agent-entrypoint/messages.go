@@ -46,6 +46,8 @@ func hintFor(err error) string {
 		return "names are 1 to 32 letters, digits, '.', '_' or '-', not starting with '-'"
 	case errors.Is(err, users.ErrNameTaken):
 		return "set AGENT_ENTRYPOINT_USER to a free name, or leave it unset"
+	case errors.Is(err, users.ErrMoveRefused):
+		return "name an image user with a uid of 1000 or more, or leave AGENT_ENTRYPOINT_USER unset"
 	case errors.Is(err, users.ErrUnknownGroup):
 		return "name groups that exist in the image's /etc/group, or give their gids"
 	case errors.Is(err, execas.ErrNotFound):
@@ -88,7 +90,9 @@ start. Root with no target: COMMAND runs unchanged.
 flags (each mirrors an environment variable; flags win):
   --uid N            AGENT_ENTRYPOINT_UID     target uid
   --gid N            AGENT_ENTRYPOINT_GID     target primary gid (default: the user's, else the uid)
-  --name NAME        AGENT_ENTRYPOINT_USER    name of a created user (default: $USER if valid, else user)
+  --name NAME        AGENT_ENTRYPOINT_USER    name of a created user (default: $USER if valid, else user);
+                                              an image user of that name with another uid is moved to it
+  --chown P:P        AGENT_ENTRYPOINT_CHOWN   more trees whose files follow a moved user (repeatable)
   --home DIR         AGENT_ENTRYPOINT_HOME    home directory (default: the user's, else /home/NAME)
   --groups G,G       AGENT_ENTRYPOINT_GROUPS  extra supplementary groups, names or gids
   --socket P:P       AGENT_ENTRYPOINT_SOCKETS more sockets to grant besides SSH_AUTH_SOCK (repeatable)

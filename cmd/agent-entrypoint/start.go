@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/agent-entrypoint/agent-entrypoint/internal/execas"
 	"github.com/agent-entrypoint/agent-entrypoint/internal/ownership"
@@ -361,7 +362,13 @@ func (s *start) checkMove() {
 		s.plan.Move = nil
 		return
 	}
-	if missing := s.missingCaps(startup.CapChown, startup.CapDACRead); len(missing) > 0 {
+	// Reading the user's private directories takes DAC_READ_SEARCH, or
+	// DAC_OVERRIDE, which Docker grants by default and implies it.
+	missing := s.missingCaps(startup.CapChown)
+	if len(s.missingCaps(startup.CapDACOverride)) > 0 {
+		missing = append(missing, s.missingCaps(startup.CapDACRead)...)
+	}
+	if len(missing) > 0 {
 		s.problems = append(s.problems, problem{
 			err:   fmt.Errorf("cannot move %s to uid %d: its files need missing capability %s", m.Name, m.NewUID, strings.Join(missing, ", ")),
 			caps:  missing,
@@ -507,15 +514,23 @@ func (s *start) moveFiles(m users.Move) error {
 	runtime.GOMAXPROCS(runtime.NumCPU())
 	defer runtime.GOMAXPROCS(1)
 	change := ownership.Change{OldUID: m.OldUID, NewUID: m.NewUID, OldGID: m.OldGID, NewGID: m.NewGID}
-	var opt ownership.Options
-	if s.cfg.Debug || isTerminal(os.Stderr) {
-		opt.Progress = os.Stderr
+	if m.OldGID == 0 {
+		// A primary group of root (OpenShift-style images) stays: files of
+		// group 0 are never handed over.
+		change.NewGID = 0
 	}
 	roots := s.cfg.Chown
 	if m.Home != "/" && m.Home != users.NoHome {
 		roots = append([]string{m.Home}, roots...)
 	}
+	showProgress := s.cfg.Debug || isTerminal(os.Stderr)
 	for _, root := range roots {
+		var opt ownership.Options
+		if showProgress {
+			opt.Progress = func(st ownership.Stats) {
+				s.log.print("debug", "moving files under %s: %d entries seen, %d changed, %v", root, st.Seen, st.Changed, st.Elapsed.Round(100*time.Millisecond))
+			}
+		}
 		st, err := ownership.Walk(root, change, opt)
 		s.log.debugf("moved %s: %d entries seen, %d changed", root, st.Seen, st.Changed)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
