@@ -98,10 +98,7 @@ func (s *start) warn(err error) error {
 // such step fails the start here, before anything was changed.
 func (s *start) prepare() error {
 	defer s.log.step("prepare")()
-	req, err := s.request()
-	if err != nil {
-		return err
-	}
+	req := s.request()
 	if err := s.resolve(req, users.LoadAccounts); err != nil {
 		return err
 	}
@@ -175,7 +172,7 @@ func (s *start) resolve(req users.Request, load func(string) (*users.DB, error))
 
 // request turns the config and the start conditions into what users.Resolve
 // needs. A setuid start serves the real ids only.
-func (s *start) request() (users.Request, error) {
+func (s *start) request() users.Request {
 	req := users.Request{UID: s.cond.RUID, GID: s.cond.RGID, Home: s.cfg.Home}
 	switch {
 	case s.cond.Root():
@@ -184,11 +181,8 @@ func (s *start) request() (users.Request, error) {
 		req.KeepGroups = s.cond.Groups
 	default:
 		if s.cfg.UID != users.NoID && s.cfg.UID != s.cond.RUID {
-			err := hint(fmt.Errorf("cannot switch to uid %d: running as uid %d without privileges", s.cfg.UID, s.cond.RUID),
-				"start the container as root with AGENT_ENTRYPOINT_UID, or install the binary setuid-root and use docker run --user")
-			if err := s.warn(err); err != nil {
-				return req, err
-			}
+			s.report(hint(fmt.Errorf("cannot switch to uid %d: running as uid %d without privileges", s.cfg.UID, s.cond.RUID),
+				"start the container as root with AGENT_ENTRYPOINT_UID, or install the binary setuid-root and use docker run --user"))
 		}
 	}
 	if s.cfg.Name != "" {
@@ -208,7 +202,7 @@ func (s *start) request() (users.Request, error) {
 		}
 		req.Names = append(req.Names, "user", "user"+strconv.Itoa(req.UID))
 	}
-	return req, nil
+	return req
 }
 
 // loginShell is the shell of a created user: bash where the image has it,
