@@ -28,6 +28,11 @@ const dockerDesktopSocket = "/run/host-services/ssh-auth.sock"
 // fallbackHome is HOME when the target's home cannot be used.
 const fallbackHome = "/tmp"
 
+// overflowUID is the owner the kernel shows for a file whose owner has no
+// id in this user namespace (/proc/sys/kernel/overflowuid, 65534 unless
+// changed).
+const overflowUID = 65534
+
 // loginUIDMin is the lowest uid a setuid start may move a user from:
 // UID_MIN of login.defs, below which Debian and Alpine keep system users.
 const loginUIDMin = 1000
@@ -438,6 +443,11 @@ func (s *start) checkSockets() {
 		case !s.privileged():
 			s.report(hint(fmt.Errorf("%w: a start without root cannot change it", s.cannotConnect(sock, who)),
 				"start the container as root with AGENT_ENTRYPOINT_UID, or make the socket usable on the host"))
+		case s.cond.UserNS && sock.UID == overflowUID:
+			// Root of a user namespace (rootless Podman) may not change an
+			// inode whose owner it cannot map, whatever its capabilities.
+			s.report(hint(fmt.Errorf("%w: its owner is outside this user namespace", s.cannotConnect(sock, who)),
+				"make the socket usable on the host (for rootless Podman, use an agent socket you own), or set AGENT_ENTRYPOINT_SOCKET_MODE=none"))
 		case sock.UID != s.cond.EUID && len(s.missingCaps(startup.CapFowner)) > 0:
 			s.report(fmt.Errorf("%w: missing capability FOWNER to chmod it", s.cannotConnect(sock, who)), "FOWNER")
 		default:
@@ -485,7 +495,8 @@ func (s *start) apply() error {
 	for _, g := range s.grants {
 		old := g.sock.Perm
 		if err := g.sock.SetPerm(g.perm); err != nil {
-			if err := s.warn(fmt.Errorf("grant socket: %w", err)); err != nil {
+			err = hint(fmt.Errorf("grant socket: %w", err), "make the socket usable on the host, or set AGENT_ENTRYPOINT_SOCKET_MODE=none")
+			if err := s.warn(err); err != nil {
 				return err
 			}
 			continue
@@ -573,8 +584,11 @@ func (s *start) usableHome() (string, error) {
 	if unix.Access(fallbackHome, unix.W_OK|unix.X_OK) != nil {
 		return home, s.warn(fmt.Errorf("home %s is not usable: %w", home, err))
 	}
-	return fallbackHome, s.warn(hint(fmt.Errorf("home %s is not usable (%w): HOME=%s", home, err, fallbackHome),
-		"mount a writable home, e.g. docker run --tmpfs "+filepath.Dir(home)+", or create it in the image"))
+	fix := "mount a writable home, e.g. docker run --tmpfs " + home + ", or create it in the image"
+	if home == "/" {
+		fix = "give the user a home in the image, or set AGENT_ENTRYPOINT_HOME"
+	}
+	return fallbackHome, s.warn(hint(fmt.Errorf("home %s is not usable (%w): HOME=%s", home, err, fallbackHome), fix))
 }
 
 func sortedCopy(a []int) []int {
