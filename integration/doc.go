@@ -24,6 +24,10 @@
 //	AGENT_ENTRYPOINT_TEST_BUSYBOX_IMAGE=alpine:3.20
 //	AGENT_ENTRYPOINT_TEST_BINARY=/path/to/agent-entrypoint   (a release binary instead of a fresh build)
 //
+// TestRootlessPodman needs podman and uidmap; it runs Podman as
+// $AGENT_ENTRYPOINT_TEST_PODMAN_USER, or under CI=true as
+// agent-entrypoint-podman, which it creates.
+//
 // Images without ssh-add (debian:bookworm-slim, busybox, alpine) are checked
 // with agentprobe (integration/internal/agentprobe), a static stand-in for
 // ssh-add -l. The tests in this package share one agent socket and run

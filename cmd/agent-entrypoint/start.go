@@ -443,7 +443,10 @@ func (s *start) checkSockets() {
 		case !s.privileged():
 			s.report(hint(fmt.Errorf("%w: a start without root cannot change it", s.cannotConnect(sock, who)),
 				"start the container as root with AGENT_ENTRYPOINT_UID, or make the socket usable on the host"))
-		case s.cond.UserNS && sock.UID == overflowUID:
+		case sock.ReadOnly:
+			s.report(hint(fmt.Errorf("%w: it is on a read-only mount", s.cannotConnect(sock, who)),
+				"mount the socket without :ro, or set AGENT_ENTRYPOINT_SOCKET_MODE=none"))
+		case sock.UID == overflowUID && startup.InUserNS():
 			// Root of a user namespace (rootless Podman) may not change an
 			// inode whose owner it cannot map, whatever its capabilities.
 			s.report(hint(fmt.Errorf("%w: its owner is outside this user namespace", s.cannotConnect(sock, who)),
@@ -581,12 +584,12 @@ func (s *start) usableHome() (string, error) {
 	if err == nil {
 		return home, nil
 	}
-	if unix.Access(fallbackHome, unix.W_OK|unix.X_OK) != nil {
-		return home, s.warn(fmt.Errorf("home %s is not usable: %w", home, err))
-	}
 	fix := "mount a writable home, e.g. docker run --tmpfs " + home + ", or create it in the image"
 	if home == "/" {
 		fix = "give the user a home in the image, or set AGENT_ENTRYPOINT_HOME"
+	}
+	if unix.Access(fallbackHome, unix.W_OK|unix.X_OK) != nil {
+		return home, s.warn(hint(fmt.Errorf("home %s is not usable (%w), nor is %s", home, err, fallbackHome), fix))
 	}
 	return fallbackHome, s.warn(hint(fmt.Errorf("home %s is not usable (%w): HOME=%s", home, err, fallbackHome), fix))
 }

@@ -46,6 +46,9 @@ type Socket struct {
 	UID  int
 	GID  int
 	Perm uint32 // permission bits
+	// ReadOnly is set for a socket on a read-only mount (-v SOCK:PATH:ro):
+	// its mode cannot change.
+	ReadOnly bool
 }
 
 // Open opens path without following a symlink and checks that it is a
@@ -67,7 +70,12 @@ func Open(path string) (*Socket, error) {
 		unix.Close(fd)
 		return nil, &os.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w: it is a %s", ErrNotSocket, kind(st.Mode))}
 	}
-	return &Socket{Path: path, fd: fd, UID: int(st.Uid), GID: int(st.Gid), Perm: st.Mode & 0o7777}, nil
+	sock := &Socket{Path: path, fd: fd, UID: int(st.Uid), GID: int(st.Gid), Perm: st.Mode & 0o7777}
+	var fs unix.Statfs_t
+	if unix.Fstatfs(fd, &fs) == nil {
+		sock.ReadOnly = fs.Flags&unix.ST_RDONLY != 0
+	}
+	return sock, nil
 }
 
 // Close releases the handle.

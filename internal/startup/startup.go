@@ -29,7 +29,8 @@ type Conditions struct {
 	SetuidBit bool
 	// NosuidMount reports that the executable lives on a nosuid mount.
 	NosuidMount bool
-	// UserNS reports a user namespace: uid 0 is not the host's root.
+	// UserNS reports a user namespace: uid 0 is not the host's root. Only
+	// read when not root in effect; InUserNS asks at any time.
 	UserNS bool
 }
 
@@ -67,10 +68,15 @@ func Detect() (Conditions, error) {
 	if err := unix.Statfs("/proc/self/exe", &fs); err == nil {
 		c.NosuidMount = fs.Flags&unix.ST_NOSUID != 0
 	}
-	if m, err := os.ReadFile("/proc/self/uid_map"); err == nil {
-		c.UserNS = !isInitialUIDMap(m)
-	}
+	c.UserNS = InUserNS()
 	return c, nil
+}
+
+// InUserNS reports a user namespace other than the initial one, where uid
+// 0 is not the host's root (rootless Podman, userns-remap).
+func InUserNS() bool {
+	m, err := os.ReadFile("/proc/self/uid_map")
+	return err == nil && !isInitialUIDMap(m)
 }
 
 // isInitialUIDMap reports the initial user namespace's map, the identity

@@ -71,6 +71,11 @@ func load(dir string, names []string) (*DB, error) {
 	}
 	for _, name := range names {
 		f, err := readFile(filepath.Join(dir, name))
+		if errors.Is(err, os.ErrPermission) && (name == shadowFile || name == gshadowFile) {
+			// root:shadow 0640 to a start without root: it could not write
+			// them either, and a user needs no shadow line to work.
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}

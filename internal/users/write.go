@@ -34,6 +34,12 @@ func Lock(dir string) (unlock func(), err error) {
 		fd, err = unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 	}
 	if err != nil {
+		var st unix.Statfs_t
+		if unix.Statfs(dir, &st) == nil && st.Flags&unix.ST_RDONLY != 0 {
+			// A read-only /etc is the cause worth naming, whatever the
+			// permissions said first.
+			err = unix.EROFS
+		}
 		return nil, fileErr("lock", path, err)
 	}
 	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0}
@@ -60,6 +66,10 @@ func (db *DB) Writable(name string) error {
 	path := filepath.Join(db.Dir, name)
 	if !db.files[name].exists {
 		path = db.Dir // it will be created there
+	}
+	var st unix.Statfs_t
+	if unix.Statfs(path, &st) == nil && st.Flags&unix.ST_RDONLY != 0 {
+		return fileErr("write", path, unix.EROFS)
 	}
 	// AT_EACCESS: check with the effective ids, which a setuid start
 	// writes with, not the real ones.
