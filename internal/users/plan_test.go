@@ -162,20 +162,26 @@ func TestResolve(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !identityEqual(p.Identity, tc.want) {
-				t.Errorf("identity = %+v, want %+v", p.Identity, tc.want)
-			}
-			var lines []string
-			for _, l := range p.Lines {
-				lines = append(lines, l.File+" "+l.Text)
-			}
-			if !slices.Equal(lines, tc.wantLines) {
-				t.Errorf("lines = %q, want %q", lines, tc.wantLines)
-			}
+			checkPlan(t, p, tc.want, tc.wantLines)
 			if p.NewUser != slices.ContainsFunc(p.Lines, func(l Line) bool { return l.File == passwdFile }) {
-				t.Errorf("NewUser = %v with lines %q", p.NewUser, lines)
+				t.Errorf("NewUser = %v with lines %v", p.NewUser, p.Lines)
 			}
 		})
+	}
+}
+
+// checkPlan compares a plan's identity and its lines, each as "file text".
+func checkPlan(t *testing.T, p Plan, want Identity, wantLines []string) {
+	t.Helper()
+	if !identityEqual(p.Identity, want) {
+		t.Errorf("identity = %+v, want %+v", p.Identity, want)
+	}
+	var lines []string
+	for _, l := range p.Lines {
+		lines = append(lines, l.File+" "+l.Text)
+	}
+	if !slices.Equal(lines, wantLines) {
+		t.Errorf("lines = %q, want %q", lines, wantLines)
 	}
 }
 
@@ -324,16 +330,7 @@ func TestResolveMove(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !identityEqual(p.Identity, tc.want) {
-				t.Errorf("identity = %+v, want %+v", p.Identity, tc.want)
-			}
-			var lines []string
-			for _, l := range p.Lines {
-				lines = append(lines, l.File+" "+l.Text)
-			}
-			if !slices.Equal(lines, tc.wantLines) {
-				t.Errorf("lines = %q, want %q", lines, tc.wantLines)
-			}
+			checkPlan(t, p, tc.want, tc.wantLines)
 			if (p.Move == nil) != (tc.wantMove == nil) || (p.Move != nil && *p.Move != *tc.wantMove) {
 				t.Errorf("move = %+v, want %+v", p.Move, tc.wantMove)
 			}
