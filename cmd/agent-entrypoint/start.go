@@ -104,7 +104,11 @@ func (s *start) warn(err error) error {
 func (s *start) prepare() error {
 	defer s.log.step("prepare")()
 	req := s.request()
-	if err := s.resolve(req, users.LoadAccounts); err != nil {
+	db, err := users.LoadAccounts(etcDir)
+	if err != nil {
+		return err
+	}
+	if err := s.resolve(req, db); err != nil {
 		return err
 	}
 	if len(s.plan.Lines) > 0 {
@@ -119,7 +123,11 @@ func (s *start) prepare() error {
 			s.lockErr = err
 		} else {
 			s.unlock = unlock
-			if err := s.resolve(req, users.Load); err != nil {
+			db, err := s.db.Reload()
+			if err != nil {
+				return err
+			}
+			if err := s.resolve(req, db); err != nil {
 				return err
 			}
 		}
@@ -163,14 +171,11 @@ func (s *start) reportProblems() error {
 	return nil
 }
 
-// resolve reads the account files with load and decides the identity and
-// its lines.
-func (s *start) resolve(req users.Request, load func(string) (*users.DB, error)) error {
+// resolve decides the identity and its lines against db.
+func (s *start) resolve(req users.Request, db *users.DB) error {
 	var err error
-	if s.db, err = load(etcDir); err != nil {
-		return err
-	}
-	s.plan, err = users.Resolve(req, s.db)
+	s.db = db
+	s.plan, err = users.Resolve(req, db)
 	s.groups = s.plan.Identity.Groups
 	return err
 }

@@ -44,6 +44,19 @@ type file struct {
 	mode   os.FileMode
 	uid    int
 	gid    int
+	stamp  stamp
+}
+
+// stamp identifies one version of a file: any write changes the ctime,
+// and a rename over it the inode.
+type stamp struct {
+	dev, ino     uint64
+	size         int64
+	mtime, ctime syscall.Timespec
+}
+
+func stampOf(st *syscall.Stat_t) stamp {
+	return stamp{dev: st.Dev, ino: st.Ino, size: st.Size, mtime: st.Mtim, ctime: st.Ctim}
 }
 
 // DB is a snapshot of the account files of one directory (normally /etc).
@@ -82,6 +95,28 @@ func load(dir string, names []string) (*DB, error) {
 		files[name] = f
 	}
 	return parse(dir, files)
+}
+
+// Reload reads the account files of db's directory again, all four of
+// them, for a start that is about to write under the lock. passwd and group
+// are reused, parsed, when they are the very versions db read, so that a
+// large file is not read and parsed twice.
+func (db *DB) Reload() (*DB, error) {
+	same := func(name string) bool {
+		var st syscall.Stat_t
+		f := db.files[name]
+		return f.exists && syscall.Lstat(filepath.Join(db.Dir, name), &st) == nil && stampOf(&st) == f.stamp
+	}
+	if !same(passwdFile) || !same(groupFile) {
+		return Load(db.Dir)
+	}
+	fresh, err := load(db.Dir, []string{shadowFile, gshadowFile})
+	if err != nil {
+		return nil, err
+	}
+	fresh.files[passwdFile], fresh.files[groupFile] = db.files[passwdFile], db.files[groupFile]
+	fresh.Users, fresh.Groups = db.Users, db.Groups
+	return fresh, nil
 }
 
 // parse builds a DB over files already read.
@@ -139,7 +174,7 @@ func readFile(path string) (*file, error) {
 		return nil, &os.PathError{Op: "read", Path: path, Err: ErrTooLarge}
 	}
 	st := fi.Sys().(*syscall.Stat_t)
-	return &file{exists: true, data: data, mode: fi.Mode().Perm(), uid: int(st.Uid), gid: int(st.Gid)}, nil
+	return &file{exists: true, data: data, mode: fi.Mode().Perm(), uid: int(st.Uid), gid: int(st.Gid), stamp: stampOf(st)}, nil
 }
 
 // HasShadow reports whether the shadow file exists, so that new users get a

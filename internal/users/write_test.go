@@ -284,3 +284,32 @@ func mapsEqual(a, b map[string]string) bool {
 	}
 	return true
 }
+
+func TestReload(t *testing.T) {
+	dir := etcDir(t, basePasswd, baseGroup, "root:*:1::::::\n", "")
+	light, err := LoadAccounts(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if light.HasShadow() {
+		t.Error("LoadAccounts read shadow")
+	}
+	full, err := light.Reload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !full.HasShadow() || &full.Users[0] != &light.Users[0] {
+		t.Errorf("unchanged passwd was parsed again, or shadow not read")
+	}
+	// A write between the two reads must be seen.
+	if err := os.WriteFile(filepath.Join(dir, passwdFile), []byte(basePasswd+"bob:x:1001:1001::/:/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	full, err = light.Reload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := full.userByName("bob"); !ok {
+		t.Error("Reload missed a change to passwd")
+	}
+}
