@@ -10,6 +10,11 @@
 #   gctrace.txt    garbage collections with 100k account entries
 #   strace-c.txt   syscall counts of one full start (strace -f -c)
 #   strace-T.txt   every syscall of one full start with its duration
+#   strace-drop-c.txt, strace-drop-T.txt  the same for a drop-only start
+#   strace-gosu-c.txt  syscall counts of gosu's drop-only start, to compare
+#   perf-stat.txt  task-clock, page faults and context switches of the drop
+#                  only start, gosu's, the full start and the floor (perf stat)
+#   remap-steps.txt  step durations of a remap of scenario 5's 100k files
 #   perf.txt       hottest functions with 100k entries (when perf works)
 #   knobs.md       runtime settings timed side by side with hyperfine
 # Like run.sh it measures; it asserts nothing.
@@ -81,6 +86,54 @@ run_in env_full -- strace -f -c -o "$pdir/strace-c.txt" $full
 reset fresh
 run_in env_full -- strace -f -tt -T -o "$pdir/strace-T.txt" $full
 
+log "strace of one drop-only start, and of gosu's"
+gosu="$ns chroot $root /usr/local/bin/gosu 1000:1000 /bin/true"
+reset drop
+run_in env_drop -- strace -f -c -o "$pdir/strace-drop-c.txt" $drop
+run_in env_drop -- strace -f -tt -T -o "$pdir/strace-drop-T.txt" $drop
+run_in env_drop -- strace -f -c -o "$pdir/strace-gosu-c.txt" $gosu
+
+# Counters over many starts, not one: CPU time, page faults (the binary and
+# the runtime's first heap), context switches (threads handing work over).
+# Cycles and instructions are often not available in a VM, so not asked for.
+# pstat LABEL ENVNAME STATE CMD... runs CMD 100 times under perf stat, each
+# after `reset STATE` (- for none), and prints the mean of every counter.
+pstat() {
+	local label=$1 envname=$2 state=$3 i
+	shift 3
+	for ((i = 0; i < 100; i++)); do
+		[ "$state" = - ] || reset "$state"
+		{ run_in "$envname" -- perf stat -x , -e task-clock,page-faults,context-switches,cpu-migrations "$@" >/dev/null; } 2>&1
+	done | awk -F, -v l="$label" '$1 ~ /^[0-9.]+$/ { sum[$3] += $1; n[$3]++ }
+		END { for (e in sum) printf "| %s | %s | %.3f |\n", l, e, sum[e] / n[e] }' | sort
+}
+if command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&1; then
+	log "perf stat: drop only, gosu, full start (100 runs each)"
+	{
+		echo "Mean of 100 runs (perf stat -x); task-clock in ms of CPU, whole process tree."
+		echo
+		echo "| start | counter | mean |"
+		echo "|---|---|--:|"
+		pstat "agent-entrypoint, drop only" env_drop drop $drop
+		pstat "gosu, drop only" env_drop drop $gosu
+		pstat "agent-entrypoint, full start" env_full fresh $full
+		pstat "floor (/bin/true)" env_drop - $ns chroot $root /bin/true
+	} >"$pdir/perf-stat.txt"
+fi
+
+if [ -d "$statedir/remap" ] && [ -d "$root/home/dev" ]; then
+	log "steps of a remap of /home/dev (scenario 5)"
+	{
+		for i in 1 2 3; do
+			echo "## first start $i"
+			bash "$here/remap.sh" "$root" warm first shim
+			run_in base_env AGENT_ENTRYPOINT_DEBUG=1 -- $ns chroot $root $shim --uid 2000 --gid 2000 --name dev -- /bin/true 2>&1
+		done
+		echo "## no-op start"
+		run_in base_env AGENT_ENTRYPOINT_DEBUG=1 -- $ns chroot $root $shim --uid 2000 --gid 2000 --name dev -- /bin/true 2>&1
+	} >"$pdir/remap-steps.txt"
+fi
+
 if command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&1; then
 	log "perf with 100k entries"
 	reset n100000
@@ -138,4 +191,5 @@ for scen in ("drop", "full"):
 EOF
 
 cat "$pdir/steps.txt" "$pdir/knobs.md"
+[ ! -e "$pdir/remap-steps.txt" ] || cat "$pdir/remap-steps.txt"
 log "profile: $pdir"

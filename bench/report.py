@@ -4,7 +4,8 @@
 Usage: report.py OUT_DIR
 
 Reads the hyperfine exports s1-drop.json, s2-full.json and s3-growth.json,
-plus sizes.tsv, rss.tsv and failures.txt when present, and prints markdown.
+the remap exports s5-remap*.json with remap.tsv, plus sizes.tsv, rss.tsv and
+failures.txt when present, and prints markdown.
 
 Ratios are against gosu's median in scenario 1 (drop only). The "net"
 columns subtract the floor (`/bin/true` under the same unshare+chroot) of the
@@ -91,6 +92,7 @@ def main():
         print()
 
     growth(runs.get("s2-full", {}), runs.get("s3-growth", {}))
+    remap(out)
     sizes(out / "sizes.tsv")
     rss(out / "rss.tsv")
     failures(out / "failures.txt")
@@ -138,6 +140,96 @@ def growth(s2, s3):
                 kind = "≈ linear" if 0.6 <= r <= 1.6 else ("superlinear" if r > 1.6 else "sublinear")
                 verdict = f"{kind} (slope 10k→100k / slope 1k→10k = {r:.2f})"
         print(f"| {who} | " + " | ".join(cells) + f" | {slope} | {verdict} |")
+    print()
+
+
+REMAP = [
+    ("s5-remap", "warm", "ext4, page cache warm"),
+    ("s5-remap-cold", "cold", "ext4, page cache dropped"),
+    ("s5-remap-overlay", "overlay", "overlayfs, fresh upper layer"),
+]
+# (first start, second start) row names of each contestant in run.sh.
+REMAP_ROWS = [
+    ("agent-entrypoint", "agent-entrypoint, first start", "agent-entrypoint, no-op start"),
+    ("chown -R", "chown -R, first run", "chown -R, second run"),
+    ("fixuid", "fixuid, first start", "fixuid, second start"),
+]
+
+
+def fmt_ms(ms):
+    return f"{ms / 1000:.2f} s" if ms >= 1000 else f"{ms:.1f} ms"
+
+
+def remap(out):
+    """Scenario 5: a named image user moved with its 100k files."""
+    setups = [(key, mode, title, load(out / f"{key}.json")) for key, mode, title in REMAP if (out / f"{key}.json").exists()]
+    notes = {}
+    tsv = out / "remap.tsv"
+    if tsv.exists():
+        for line in tsv.read_text().splitlines():
+            k, _, v = line.partition("\t")
+            notes[k] = v
+    if not setups:
+        return
+    print("## Remap: 100k files from 1000:1000 to 2000:2000 (scenario 5)")
+    print()
+    print(
+        "The image user `dev:x:1000:1000` (group `dev:x:1000:`) owns `/home/dev`: "
+        f"{notes.get('tree', '?')}. Each contestant moves it to 2000:2000: "
+        "`agent-entrypoint --uid 2000 --gid 2000 --name dev -- true` started as root (renumbers the "
+        "passwd and group lines, then its parallel lchown walk), `chown -R 2000:2000 /home/dev` "
+        "(the tree only), and `fixuid -q true` setuid-root started as 2000:2000 "
+        "(`/etc/fixuid/config.yml`: user dev, group dev, paths /home/dev). "
+        "A *first* start follows a reset of the tree and the account files; the *second* start "
+        "runs on what the contestant's own first start left, as a restarted container does. "
+        "For agent-entrypoint that is a start with dev already at 2000: it walks nothing. "
+        "fixuid's second start finds its marker `/run/fixuid.ran` and walks nothing either; "
+        "chown -R walks and chowns everything again."
+    )
+    print()
+    for _, mode, title, _ in setups:
+        print(f"- {title}: {notes.get(mode, '')}")
+    for mode in ("cold", "overlay"):
+        if notes.get(mode, "").startswith("not measured"):
+            print(f"- {mode}: {notes[mode]}")
+    print(f"- fixuid: {notes.get('fixuid') or 'not measured'}")
+    print()
+    print("| setup | contestant | runs | median ± σ | net |")
+    print("|---|---|--:|--:|--:|")
+    for _, _, title, res in setups:
+        floor = res[FLOOR][0] if FLOOR in res else 0.0
+        for name, (med, sd, n) in res.items():
+            net = fmt_ms(med - floor) if name != FLOOR else "—"
+            print(f"| {title} | {name} | {n} | {fmt_ms(med)} ± {fmt_ms(sd)} | {net} |")
+    print()
+    print("First start, medians; the ratios are how many times longer the others take (goal: chown -R ≥ 2×).")
+    print()
+    print("| setup | agent-entrypoint | chown -R | fixuid | chown -R ÷ agent-entrypoint | fixuid ÷ agent-entrypoint |")
+    print("|---|--:|--:|--:|--:|--:|")
+    for _, _, title, res in setups:
+        med = {who: res[first][0] for who, first, _ in REMAP_ROWS if first in res}
+        cells = [fmt_ms(med[who]) if who in med else "—" for who, _, _ in REMAP_ROWS]
+        shim = med.get("agent-entrypoint")
+        ratios = [fmt_ratio(med[who] / shim) if shim and who in med else "—" for who in ("chown -R", "fixuid")]
+        print(f"| {title} | " + " | ".join(cells + ratios) + " |")
+    print()
+    print(
+        "Second start, medians, as a share of the same contestant's first start (goal for "
+        "agent-entrypoint: under 10 %); *net* subtracts the floor from both."
+    )
+    print()
+    print("| setup | contestant | first | second | second ÷ first | net ÷ net |")
+    print("|---|---|--:|--:|--:|--:|")
+    for _, _, title, res in setups:
+        floor = res[FLOOR][0] if FLOOR in res else 0.0
+        for who, first, again in REMAP_ROWS:
+            if first not in res or again not in res:
+                continue
+            f, a = res[first][0], res[again][0]
+            print(
+                f"| {title} | {who} | {fmt_ms(f)} | {fmt_ms(a)} | {100 * a / f:.1f} % | "
+                f"{100 * (a - floor) / (f - floor):.1f} % |"
+            )
     print()
 
 
