@@ -474,7 +474,11 @@ func (s *start) apply() error {
 	defer s.log.step("apply")()
 	id := s.plan.Identity
 	if s.unlock != nil {
+		// Apply fsyncs its staged files at once; with one P they would
+		// wait on each other.
+		runtime.GOMAXPROCS(len(s.plan.Files()))
 		err := users.Apply(s.plan, s.db)
+		runtime.GOMAXPROCS(1)
 		s.unlock()
 		if err != nil {
 			if err := s.warn(fmt.Errorf("add user %s: %w", id.Name, err)); err != nil {
