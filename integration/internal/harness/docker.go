@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -37,26 +38,34 @@ func ensureNL(s string) string {
 func Docker(ctx context.Context, stdin io.Reader, args ...string) (Result, error) {
 	cmd := exec.CommandContext(ctx, "docker", args...)
 	cmd.Stdin = stdin
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
-	// Images are built with the legacy builder: it builds FROM a local tag
-	// without ever contacting a registry, and it needs no buildx plugin.
-	cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
 	// docker run/exec/start may leave a CLI process attached to a container
 	// when ctx expires; do not wait forever for its pipes.
 	cmd.WaitDelay = 5 * time.Second
+	// Images are built with the legacy builder: it builds FROM a local tag
+	// without ever contacting a registry, and it needs no buildx plugin.
+	cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+	return runCLI(ctx, cmd, args, func(s string) string { return s })
+}
+
+// runCLI runs a container CLI (docker or podman) to its end. A non-zero
+// exit status goes into Result.ExitCode; the error is set only when the
+// CLI could not run or ctx expired. clean filters its stderr.
+func runCLI(ctx context.Context, cmd *exec.Cmd, args []string, clean func(string) string) (Result, error) {
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
 	err := cmd.Run()
-	res := Result{Stdout: stdout.String(), Stderr: stderr.String()}
+	res := Result{Stdout: stdout.String(), Stderr: clean(stderr.String())}
+	name := filepath.Base(cmd.Path)
 	if ctxErr := ctx.Err(); ctxErr != nil {
-		return res, fmt.Errorf("docker %s: %w", summarize(args), ctxErr)
+		return res, fmt.Errorf("%s %s: %w", name, summarize(args), ctxErr)
 	}
 	var exitErr *exec.ExitError
 	switch {
 	case errors.As(err, &exitErr):
 		res.ExitCode = exitErr.ExitCode()
 	case err != nil:
-		return res, fmt.Errorf("docker %s: %w", summarize(args), err)
+		return res, fmt.Errorf("%s %s: %w", name, summarize(args), err)
 	}
 	return res, nil
 }

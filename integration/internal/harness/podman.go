@@ -168,22 +168,7 @@ func (p *Podman) command(ctx context.Context, args ...string) *exec.Cmd {
 func (p *Podman) Run(ctx context.Context, stdin io.Reader, args ...string) (Result, error) {
 	cmd := p.command(ctx, args...)
 	cmd.Stdin = stdin
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
-	err := cmd.Run()
-	res := Result{Stdout: stdout.String(), Stderr: dropPodmanLog(stderr.String())}
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		return res, fmt.Errorf("podman %s: %w", summarize(args), ctxErr)
-	}
-	var exitErr *exec.ExitError
-	switch {
-	case errors.As(err, &exitErr):
-		res.ExitCode = exitErr.ExitCode()
-	case err != nil:
-		return res, fmt.Errorf("podman %s: %w", summarize(args), err)
-	}
-	return res, nil
+	return runCLI(ctx, cmd, args, dropPodmanLog)
 }
 
 // dropPodmanLog removes podman's logrus lines, such as its warning that /
