@@ -154,8 +154,9 @@ func TestRemapCollisions(t *testing.T) {
 	pristine := pristineOf(t, img)
 	for _, tc := range []struct {
 		name     string
+		args     []string // more docker run arguments
 		env      []string
-		script   string // run before the shim, as root, to set the case up
+		script   string // run before the shim, to set the case up
 		wantCode int
 		want     []string
 		stderr   []string
@@ -188,6 +189,13 @@ func TestRemapCollisions(t *testing.T) {
 			want:   []string{"2000\n2000\ndev\n", "dev:x:2000:2000:Dev User:/home/dev:/bin/sh\n", opsLine + "\n", "dev:x:1000:\n", "group2000:x:2000:\n"},
 		},
 		{
+			name:     "setuid start: nobody is never moved",
+			args:     []string{"--user", "2000:2000"},
+			env:      []string{"AGENT_ENTRYPOINT_USER=nobody"},
+			wantCode: 125,
+			stderr:   []string{"agent-entrypoint: error: refuse to move user nobody"},
+		},
+		{
 			name:     "root is never moved",
 			env:      []string{"AGENT_ENTRYPOINT_UID=2000", "AGENT_ENTRYPOINT_USER=root"},
 			wantCode: 125,
@@ -195,7 +203,7 @@ func TestRemapCollisions(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := []string{"--entrypoint", "/bin/sh"}
+			args := append([]string{"--entrypoint", "/bin/sh"}, tc.args...)
 			env := append([]string{"AGENT_ENTRYPOINT_USER=dev"}, tc.env...)
 			for _, kv := range env {
 				args = append(args, "-e", kv)

@@ -47,7 +47,7 @@ func hintFor(err error) string {
 	case errors.Is(err, users.ErrNameTaken):
 		return "set AGENT_ENTRYPOINT_USER to a free name, or leave it unset"
 	case errors.Is(err, users.ErrMoveRefused):
-		return "name an image user with a uid of 1000 or more, or leave AGENT_ENTRYPOINT_USER unset"
+		return "name an ordinary image user (uid 1000 to 60000), or leave AGENT_ENTRYPOINT_USER unset"
 	case errors.Is(err, users.ErrUnknownGroup):
 		return "name groups that exist in the image's /etc/group, or give their gids"
 	case errors.Is(err, execas.ErrNotFound):

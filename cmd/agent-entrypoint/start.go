@@ -33,9 +33,13 @@ const fallbackHome = "/tmp"
 // changed).
 const overflowUID = 65534
 
-// loginUIDMin is the lowest uid a setuid start may move a user from:
-// UID_MIN of login.defs, below which Debian and Alpine keep system users.
-const loginUIDMin = 1000
+// A setuid start moves only users in login.defs' UID_MIN..UID_MAX, the
+// range of ordinary users on Debian and Alpine: not system accounts below,
+// nor nobody (65534) above.
+const (
+	loginUIDMin = 1000
+	loginUIDMax = 60000
+)
 
 // start is one container start: what prepare decided and apply carries out.
 type start struct {
@@ -202,8 +206,8 @@ func (s *start) request() users.Request {
 		}
 		if s.cond.Setuid() {
 			// Whoever starts a setuid shim may take over an image user,
-			// as fixuid does, but no system account.
-			req.MoveMinUID = loginUIDMin
+			// as fixuid does, but no system account, nor nobody.
+			req.MoveMinUID, req.MoveMaxUID = loginUIDMin, loginUIDMax
 		}
 	}
 	if s.cfg.Name == "" || !s.privileged() {

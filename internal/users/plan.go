@@ -31,9 +31,10 @@ type Request struct {
 	// Move names an image user to move to UID when it has another uid:
 	// its passwd line, and its primary group where free, are renumbered.
 	Move string
-	// MoveMinUID is the lowest uid Move may take from: system users below
-	// it keep theirs. Root is never moved.
-	MoveMinUID int
+	// MoveMinUID and MoveMaxUID bound the uids Move may take from, when
+	// MoveMaxUID is set: system users below, and nobody (65534) above,
+	// keep theirs. Root is never moved.
+	MoveMinUID, MoveMaxUID int
 	Home       string // "": the existing entry's, else /home/<name>
 	Shell      string // login shell of a new user
 	// Groups are extra supplementary groups, names or decimal gids.
@@ -103,7 +104,7 @@ func Resolve(req Request, db *DB) (Plan, error) {
 			p.Conflict = fmt.Errorf("uid %d already belongs to %s: %s was not moved", req.UID, u.Name, req.Move)
 		}
 	case move:
-		if moving.Uid == 0 || moving.Uid < req.MoveMinUID {
+		if moving.Uid == 0 || moving.Uid < req.MoveMinUID || (req.MoveMaxUID > 0 && moving.Uid > req.MoveMaxUID) {
 			return Plan{}, fmt.Errorf("%w %s: uid %d is a system account", ErrMoveRefused, moving.Name, moving.Uid)
 		}
 		id.Name, id.Home, id.Shell, id.GID = moving.Name, moving.Home, moving.Shell, moving.Gid

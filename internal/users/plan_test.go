@@ -292,7 +292,12 @@ func TestResolveMove(t *testing.T) {
 		},
 		{
 			name:    "system users below the minimum are not moved",
-			req:     Request{UID: 2000, GID: NoID, Move: "daemon", MoveMinUID: 1000},
+			req:     Request{UID: 2000, GID: NoID, Move: "daemon", MoveMinUID: 1000, MoveMaxUID: 60000},
+			wantErr: ErrMoveRefused,
+		},
+		{
+			name:    "nobody above the maximum is not moved",
+			req:     Request{UID: 2000, GID: NoID, Move: "nobody", MoveMinUID: 1000, MoveMaxUID: 60000},
 			wantErr: ErrMoveRefused,
 		},
 		{
