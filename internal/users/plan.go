@@ -34,7 +34,8 @@ type Request struct {
 	// MoveMinUID and MoveMaxUID bound the uids Move may take from, when
 	// MoveMaxUID is set: system users below, and nobody (65534) above,
 	// keep theirs. Root is never moved.
-	MoveMinUID, MoveMaxUID int
+	MoveMinUID int
+	MoveMaxUID int
 	Home       string // "": the existing entry's, else /home/<name>
 	Shell      string // login shell of a new user
 	// Groups are extra supplementary groups, names or decimal gids.
