@@ -1,8 +1,11 @@
 // The runtime would read cgroup limits at start and watch them to size
-// GOMAXPROCS; the shim sets it to 1 itself (see main).
+// GOMAXPROCS; the shim sets it to 1 itself (see main). Naming the
+// runtime's memory mappings costs a prctl per mapping at start, for a
+// process that is gone in a millisecond.
 //
 //go:debug containermaxprocs=0
 //go:debug updatemaxprocs=0
+//go:debug decoratemappings=0
 
 // Command agent-entrypoint is a container entrypoint: it provisions the
 // target user, grants it the mounted agent sockets, drops privileges and
