@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -424,6 +425,37 @@ func requireAll(t *testing.T, key string, fields []string, want int) {
 }
 
 // keyValues parses "key=value" lines.
+// requireKeyValues fails for each key of want whose value in kv differs;
+// context (a command's result) is printed with each failure.
+func requireKeyValues(t *testing.T, kv, want map[string]string, context any) {
+	t.Helper()
+	for k, v := range want {
+		if kv[k] != v {
+			t.Errorf("%s = %q, want %q\n%v", k, kv[k], v, context)
+		}
+	}
+}
+
+// eachStart runs test for every flavor and start mode in modes, with and
+// without docker run --init; args are the mode's docker run arguments, plus
+// --init.
+func eachStart(t *testing.T, modes []startMode, test func(t *testing.T, f *flavor, m startMode, init bool, args []string)) {
+	t.Helper()
+	for _, f := range flavors(t) {
+		for _, m := range modes {
+			for _, init := range []bool{false, true} {
+				name := f.name + "/" + m.name
+				args := slices.Clone(m.args)
+				if init {
+					name += "/docker-init"
+					args = append(args, "--init")
+				}
+				t.Run(name, func(t *testing.T) { test(t, f, m, init, args) })
+			}
+		}
+	}
+}
+
 func keyValues(out string) map[string]string {
 	kv := map[string]string{}
 	for _, line := range strings.Split(out, "\n") {

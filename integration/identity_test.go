@@ -56,11 +56,7 @@ func TestRootStartTarget(t *testing.T) {
 						"uid": "1000", "gid": "1000", "user": "alice",
 						"HOME": "/home/alice", "USER": "alice", "LOGNAME": "alice", "home_owner": "1000:1000",
 					}
-					for k, v := range want {
-						if kv[k] != v {
-							t.Errorf("%s = %q, want %q", k, kv[k], v)
-						}
-					}
+					requireKeyValues(t, kv, want, res)
 					groups := strings.Fields(kv["groups"])
 					slices.Sort(groups)
 					if !slices.Equal(groups, tc.wantGroups) {
@@ -202,11 +198,7 @@ func TestExistingUserReused(t *testing.T) {
 						"uid": "1000", "gid": "1000", "user": "dev", "group": "devs", "groups": "1000",
 						"HOME": "/home/dev", "USER": "dev", "LOGNAME": "dev", "home_owner": "1000:1000",
 					}
-					for k, v := range want {
-						if kv[k] != v {
-							t.Errorf("%s = %q, want %q", k, kv[k], v)
-						}
-					}
+					requireKeyValues(t, kv, want, res)
 					uids, gids, _ := procStatus(t, res.Stdout)
 					requireIDs(t, uids, gids, testUID)
 					if !strings.Contains(res.Stdout, a.Fingerprint) {

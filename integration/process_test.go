@@ -9,45 +9,31 @@ import (
 // command: docker top shows the command alone (with --init: docker-init
 // and the command), running with the target's ids.
 func TestSingleProcessAfterExec(t *testing.T) {
-	for _, f := range flavors(t) {
-		for _, m := range []startMode{setuidUser, rootTarget, rootPlain} {
-			for _, init := range []bool{false, true} {
-				name := f.name + "/" + m.name
-				if init {
-					name += "/docker-init"
-				}
-				t.Run(name, func(t *testing.T) {
-					args := append([]string{}, m.args...)
-					if init {
-						args = append(args, "--init")
-					}
-					id := runDetached(t, append(args, f.image, "sleep", "300")...)
-					waitForCommand(t, id, "sleep 300")
-					ps := top(t, id)
-					want := 1
-					if init {
-						want = 2
-					}
-					if len(ps) != want {
-						t.Fatalf("docker top: %d processes, want %d: %v", len(ps), want, ps)
-					}
-					for _, p := range ps {
-						if p.args != "sleep 300" && !(init && strings.Contains(p.args, "docker-init")) {
-							t.Errorf("unexpected process %v, want only sleep 300", p)
-						}
-					}
-					pid1 := "1"
-					if init {
-						pid1 = dockerOK(t, "exec", id, "sh", "-c", "cat /proc/1/task/1/children")
-						pid1 = strings.TrimSpace(pid1)
-					}
-					status := dockerOK(t, "exec", "--user", "0", id, "cat", "/proc/"+pid1+"/status")
-					uids, gids, _ := procStatus(t, status)
-					requireIDs(t, uids, gids, m.uid)
-				})
+	eachStart(t, []startMode{setuidUser, rootTarget, rootPlain}, func(t *testing.T, f *flavor, m startMode, init bool, args []string) {
+		id := runDetached(t, append(args, f.image, "sleep", "300")...)
+		waitForCommand(t, id, "sleep 300")
+		ps := top(t, id)
+		want := 1
+		if init {
+			want = 2
+		}
+		if len(ps) != want {
+			t.Fatalf("docker top: %d processes, want %d: %v", len(ps), want, ps)
+		}
+		for _, p := range ps {
+			if p.args != "sleep 300" && !(init && strings.Contains(p.args, "docker-init")) {
+				t.Errorf("unexpected process %v, want only sleep 300", p)
 			}
 		}
-	}
+		pid1 := "1"
+		if init {
+			pid1 = dockerOK(t, "exec", id, "sh", "-c", "cat /proc/1/task/1/children")
+			pid1 = strings.TrimSpace(pid1)
+		}
+		status := dockerOK(t, "exec", "--user", "0", id, "cat", "/proc/"+pid1+"/status")
+		uids, gids, _ := procStatus(t, status)
+		requireIDs(t, uids, gids, m.uid)
+	})
 }
 
 // TestStopDeliversSIGTERM checks that docker stop's SIGTERM reaches the
@@ -55,31 +41,17 @@ func TestSingleProcessAfterExec(t *testing.T) {
 // stop would kill it after its timeout and the exit code would be 137.
 func TestStopDeliversSIGTERM(t *testing.T) {
 	const script = `trap "exit 42" TERM; touch /tmp/ready; while :; do sleep 0.1; done`
-	for _, f := range flavors(t) {
-		for _, m := range []startMode{setuidUser, rootTarget, rootPlain} {
-			for _, init := range []bool{false, true} {
-				name := f.name + "/" + m.name
-				if init {
-					name += "/docker-init"
-				}
-				t.Run(name, func(t *testing.T) {
-					args := append([]string{}, m.args...)
-					if init {
-						args = append(args, "--init")
-					}
-					id := runDetached(t, append(args, f.image, "sh", "-c", script)...)
-					// The trap is set once /tmp/ready exists.
-					waitFor(t, "the trap to be set", func() bool {
-						return docker(t, "exec", id, "test", "-f", "/tmp/ready").ExitCode == 0
-					})
-					dockerOK(t, "stop", "-t", "10", id)
-					if code := dockerOK(t, "inspect", "--format", "{{.State.ExitCode}}", id); code != "42" {
-						t.Errorf("exit code after docker stop: %s, want 42 (the command's TERM trap); logs:\n%s", code, docker(t, "logs", id))
-					}
-				})
-			}
+	eachStart(t, []startMode{setuidUser, rootTarget, rootPlain}, func(t *testing.T, f *flavor, m startMode, init bool, args []string) {
+		id := runDetached(t, append(args, f.image, "sh", "-c", script)...)
+		// The trap is set once /tmp/ready exists.
+		waitFor(t, "the trap to be set", func() bool {
+			return docker(t, "exec", id, "test", "-f", "/tmp/ready").ExitCode == 0
+		})
+		dockerOK(t, "stop", "-t", "10", id)
+		if code := dockerOK(t, "inspect", "--format", "{{.State.ExitCode}}", id); code != "42" {
+			t.Errorf("exit code after docker stop: %s, want 42 (the command's TERM trap); logs:\n%s", code, docker(t, "logs", id))
 		}
-	}
+	})
 }
 
 // TestExitStatus checks the exit status contract: the command's own status

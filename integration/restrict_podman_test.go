@@ -222,11 +222,7 @@ func TestRootlessPodman(t *testing.T) {
 			if f.hasSSHAdd {
 				want["ssh_user"] = "ok"
 			}
-			for k, v := range want {
-				if kv[k] != v {
-					t.Errorf("%s = %q, want %q\n%s", k, kv[k], v, res)
-				}
-			}
+			requireKeyValues(t, kv, want, res)
 			if !strings.Contains(res.Stdout, a.Fingerprint) {
 				t.Errorf("%v does not list the key %s:\n%s", f.agentCheck(), a.Fingerprint, res)
 			}
@@ -257,11 +253,7 @@ func TestRootlessPodman(t *testing.T) {
 			if f.hasSSHAdd {
 				want["ssh_user"] = "ok"
 			}
-			for k, v := range want {
-				if kv[k] != v {
-					t.Errorf("%s = %q, want %q\n%s", k, kv[k], v, res)
-				}
-			}
+			requireKeyValues(t, kv, want, res)
 			if !strings.Contains(res.Stdout, a.Fingerprint) {
 				t.Errorf("%v does not list the key %s:\n%s", f.agentCheck(), a.Fingerprint, res)
 			}

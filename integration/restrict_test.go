@@ -761,11 +761,7 @@ func runRestriction(t *testing.T, f *flavor, image string, r restriction, strict
 			want["ssh_user"] = fmt.Sprintf("No user exists for uid %d", r.uid)
 		}
 	}
-	for k, v := range want {
-		if kv[k] != v {
-			t.Errorf("%s = %q, want %q\n%s", k, kv[k], v, res)
-		}
-	}
+	requireKeyValues(t, kv, want, res)
 	listed := kv["agent_status"] == "0" && strings.Contains(res.Stdout, a.Fingerprint)
 	switch {
 	case r.key && !listed:

@@ -65,71 +65,60 @@ func requireNoRoot(t *testing.T, status string) {
 // other ids fails with 125. Afterwards a root-only socket mounted into the
 // container is still root's 0600 and /etc is as it was right after start.
 func TestSetuidGuard(t *testing.T) {
-	for _, f := range flavors(t) {
-		for _, init := range []bool{false, true} {
-			name := f.name
-			if init {
-				name += "/docker-init"
-			}
-			t.Run(name, func(t *testing.T) {
-				secret := secretSocket(t)
-				args := []string{"--user", "1000:1000", "-v", secret + ":" + secretMount}
-				if init {
-					args = append(args, "--init")
-				}
-				id := runDetached(t, append(args, f.image, "sleep", "300")...)
-				waitForCommand(t, id, "sleep 300")
-				afterStart := snapshotOf(t, id, "/etc")
-				requireSecretIntact(t, secret)
+	eachStart(t, []startMode{setuidUser}, func(t *testing.T, f *flavor, _ startMode, _ bool, args []string) {
+		secret := secretSocket(t)
+		args = append(args, "-v", secret+":"+secretMount)
+		id := runDetached(t, append(args, f.image, "sleep", "300")...)
+		waitForCommand(t, id, "sleep 300")
+		afterStart := snapshotOf(t, id, "/etc")
+		requireSecretIntact(t, secret)
 
-				execs := []struct {
-					name string
-					env  []string
-					args []string // after the binary
-					want int      // -1: any status, as long as nothing changes
-				}{
-					{"plain", nil, []string{"--", "sh", "-c", statusScript}, 0},
-					{"env-uid-0", []string{"AGENT_ENTRYPOINT_UID=0"}, []string{"--", "id"}, 125},
-					{"env-gid-0", []string{"AGENT_ENTRYPOINT_GID=0"}, []string{"--", "id"}, 125},
-					{"flag-uid-0", nil, []string{"--uid", "0", "--", "id"}, 125},
-					{"flag-gid-0", nil, []string{"--gid", "0", "--", "id"}, 125},
-					{"env-uid-other", []string{"AGENT_ENTRYPOINT_UID=1001"}, []string{"--", "id"}, 125},
-					{"secret-socket", []string{"SSH_AUTH_SOCK=" + secretMount, "AGENT_ENTRYPOINT_SOCKETS=" + secretMount},
-						[]string{"--", "sh", "-c", statusScript}, -1},
-					{"secret-socket-flag", nil, []string{"--socket", secretMount, "--", "sh", "-c", statusScript}, -1},
-					{"new-user-root-group", []string{
-						"AGENT_ENTRYPOINT_USER=mallory", "AGENT_ENTRYPOINT_HOME=/etc", "AGENT_ENTRYPOINT_GROUPS=0,root",
-					}, []string{"--", "sh", "-c", statusScript}, -1},
+		execs := []struct {
+			name string
+			env  []string
+			args []string // after the binary
+			want int      // -1: any status, as long as nothing changes
+		}{
+			{"plain", nil, []string{"--", "sh", "-c", statusScript}, 0},
+			{"env-uid-0", []string{"AGENT_ENTRYPOINT_UID=0"}, []string{"--", "id"}, 125},
+			{"env-gid-0", []string{"AGENT_ENTRYPOINT_GID=0"}, []string{"--", "id"}, 125},
+			{"flag-uid-0", nil, []string{"--uid", "0", "--", "id"}, 125},
+			{"flag-gid-0", nil, []string{"--gid", "0", "--", "id"}, 125},
+			{"env-uid-other", []string{"AGENT_ENTRYPOINT_UID=1001"}, []string{"--", "id"}, 125},
+			{"secret-socket", []string{"SSH_AUTH_SOCK=" + secretMount, "AGENT_ENTRYPOINT_SOCKETS=" + secretMount},
+				[]string{"--", "sh", "-c", statusScript}, -1},
+			{"secret-socket-flag", nil, []string{"--socket", secretMount, "--", "sh", "-c", statusScript}, -1},
+			{"new-user-root-group", []string{
+				"AGENT_ENTRYPOINT_USER=mallory", "AGENT_ENTRYPOINT_HOME=/etc", "AGENT_ENTRYPOINT_GROUPS=0,root",
+			}, []string{"--", "sh", "-c", statusScript}, -1},
+		}
+		for _, e := range execs {
+			t.Run(e.name, func(t *testing.T) {
+				args := []string{"exec", "--user", "1000"}
+				for _, kv := range e.env {
+					args = append(args, "-e", kv)
 				}
-				for _, e := range execs {
-					t.Run(e.name, func(t *testing.T) {
-						args := []string{"exec", "--user", "1000"}
-						for _, kv := range e.env {
-							args = append(args, "-e", kv)
-						}
-						res := docker(t, append(append(args, id, shimPath), e.args...)...)
-						if e.want >= 0 && res.ExitCode != e.want {
-							t.Errorf("exit %d, want %d: %s", res.ExitCode, e.want, res)
-						}
-						requireVoice(t, res.Stderr)
-						if res.ExitCode == 125 {
-							requireLine(t, res.Stderr, prefixError)
-						}
-						if strings.Contains(res.Stdout, "Uid:") {
-							requireNoRoot(t, res.Stdout)
-							uids, _, _ := procStatus(t, res.Stdout)
-							requireAll(t, "Uid", uids, testUID)
-						} else if res.ExitCode == 0 && e.args[len(e.args)-1] == statusScript {
-							t.Errorf("the command did not print its credentials: %s", res)
-						}
-						requireSecretIntact(t, secret)
-					})
+				res := docker(t, append(append(args, id, shimPath), e.args...)...)
+				if e.want >= 0 && res.ExitCode != e.want {
+					t.Errorf("exit %d, want %d: %s", res.ExitCode, e.want, res)
 				}
-				requireUnchanged(t, "/etc after the docker execs", afterStart, snapshotOf(t, id, "/etc"))
+				requireVoice(t, res.Stderr)
+				if res.ExitCode == 125 {
+					requireLine(t, res.Stderr, prefixError)
+				}
+				if strings.Contains(res.Stdout, "Uid:") {
+					requireNoRoot(t, res.Stdout)
+					uids, _, _ := procStatus(t, res.Stdout)
+					requireAll(t, "Uid", uids, testUID)
+				} else if res.ExitCode == 0 && e.args[len(e.args)-1] == statusScript {
+					t.Errorf("the command did not print its credentials: %s", res)
+				}
 				requireSecretIntact(t, secret)
 			})
 		}
-	}
+		requireUnchanged(t, "/etc after the docker execs", afterStart, snapshotOf(t, id, "/etc"))
+		requireSecretIntact(t, secret)
+	})
 }
 
 // TestSetuidOncePerStart checks "once per container start": the command
@@ -140,27 +129,16 @@ func TestSetuidGuard(t *testing.T) {
 func TestSetuidOncePerStart(t *testing.T) {
 	const reexec = `export SSH_AUTH_SOCK=` + secretMount + ` AGENT_ENTRYPOINT_SOCKETS=` + secretMount + `
 exec ` + shimPath + ` -- sh -c "` + statusScript + `"`
-	for _, f := range flavors(t) {
-		for _, init := range []bool{false, true} {
-			name := f.name
-			if init {
-				name += "/docker-init"
-			}
-			t.Run(name, func(t *testing.T) {
-				secret := secretSocket(t)
-				args := []string{"--user", "1000:1000", "-v", secret + ":" + secretMount}
-				if init {
-					args = append(args, "--init")
-				}
-				res := run(t, append(args, f.image, "sh", "-c", reexec)...)
-				requireVoice(t, res.Stderr)
-				if strings.Contains(res.Stdout, "Uid:") {
-					requireNoRoot(t, res.Stdout)
-				}
-				requireSecretIntact(t, secret)
-			})
+	eachStart(t, []startMode{setuidUser}, func(t *testing.T, f *flavor, _ startMode, _ bool, args []string) {
+		secret := secretSocket(t)
+		args = append(args, "-v", secret+":"+secretMount)
+		res := run(t, append(args, f.image, "sh", "-c", reexec)...)
+		requireVoice(t, res.Stderr)
+		if strings.Contains(res.Stdout, "Uid:") {
+			requireNoRoot(t, res.Stdout)
 		}
-	}
+		requireSecretIntact(t, secret)
+	})
 }
 
 // TestSetuidRestart checks the other half of "once per container start":
