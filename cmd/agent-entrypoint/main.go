@@ -1,10 +1,6 @@
-// The runtime would read cgroup limits at start and watch them to size
-// GOMAXPROCS; the shim sets it to 1 itself (see main). Naming the
-// runtime's memory mappings costs a prctl per mapping at start, for a
-// process that is gone in a millisecond.
+// Naming the runtime's memory mappings costs a prctl per mapping at start,
+// for a process that is gone in a millisecond.
 //
-//go:debug containermaxprocs=0
-//go:debug updatemaxprocs=0
 //go:debug decoratemappings=0
 
 // Command agent-entrypoint is a container entrypoint: it provisions the
@@ -24,8 +20,9 @@ import (
 )
 
 func init() {
-	// The drop changes every thread, but its verification (execas.Verify)
-	// probes with single-thread syscalls: both must see the same thread.
+	// The drop changes only this OS thread (execas.Drop): the goroutine
+	// that runs the shim stays on it until exec, so nothing of ours runs
+	// with ids the drop did not change.
 	runtime.LockOSThread()
 }
 
@@ -33,11 +30,6 @@ func init() {
 const exitFailure = 125
 
 func main() {
-	// One P keeps the runtime from starting OS threads the start does not
-	// need: the drop's all-threads setresuid signals every thread, and
-	// costs twice as much with the default. The ownership walk of a remap
-	// raises it for its workers.
-	runtime.GOMAXPROCS(1)
 	os.Exit(run(os.Args[1:]))
 }
 

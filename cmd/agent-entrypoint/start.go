@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -478,11 +477,7 @@ func (s *start) apply() error {
 	defer s.log.step("apply")()
 	id := s.plan.Identity
 	if s.unlock != nil {
-		// Apply fsyncs its staged files at once; with one P they would
-		// wait on each other.
-		runtime.GOMAXPROCS(len(s.plan.Files()))
 		err := users.Apply(s.plan, s.db)
-		runtime.GOMAXPROCS(1)
 		s.unlock()
 		if err != nil {
 			if err := s.warn(fmt.Errorf("add user %s: %w", id.Name, err)); err != nil {
@@ -530,10 +525,6 @@ func (s *start) apply() error {
 func (s *start) moveFiles(m users.Move) error {
 	done := s.log.step("move files of " + m.Name)
 	defer done()
-	// The walk's workers spend their time in the kernel: let them run on
-	// every CPU, which main had limited to one.
-	runtime.GOMAXPROCS(runtime.NumCPU())
-	defer runtime.GOMAXPROCS(1)
 	change := ownership.Change{OldUID: m.OldUID, NewUID: m.NewUID, OldGID: m.OldGID, NewGID: m.NewGID}
 	if m.OldGID == 0 {
 		// A primary group of root (OpenShift-style images) stays: files of

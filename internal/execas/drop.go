@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -19,29 +18,45 @@ type Creds struct {
 	Groups   []int // the exact supplementary group list
 }
 
-// Drop switches every thread of the process to c and then verifies it. The
-// caller has locked its goroutine to the OS thread since init, so that the
-// verification's single-thread syscalls run where the drop ran too.
+// Drop switches the calling OS thread to c and verifies it. It is made for
+// a process that execs right after: execve ends every other thread and
+// starts the command with the calling thread's ids, so the command never
+// sees a thread that kept root. Until then the other threads run only the
+// Go runtime, never the shim's code, because the caller's goroutine is
+// locked to its OS thread from init to exec.
+//
+// Single-thread syscalls, as runc's container init long used them before
+// its exec: the syscall package's all-threads versions signal every runtime
+// thread and wait for each, which cost half a millisecond of a drop-only
+// start and more after a write (bench/README.md has the figures).
+// x/sys/unix's Setgroups is already single-thread.
 //
 // The order matters: groups, then gid, then uid, because setting groups and
-// gids needs CAP_SETGID, which the process loses when its uid leaves 0.
+// gids needs CAP_SETGID, which the thread loses when its uid leaves 0.
 func Drop(c Creds) error {
-	// The syscall package's versions apply to all threads of the process
-	// (since Go 1.16); x/sys/unix's would change only the calling thread.
 	// Groups already right are left alone: setgroups needs CAP_SETGID,
 	// which a setuid start under --cap-drop ALL does not have.
 	if have, err := unix.Getgroups(); err != nil || !sameGroups(have, c.Groups) {
-		if err := syscall.Setgroups(c.Groups); err != nil {
+		if err := unix.Setgroups(c.Groups); err != nil {
 			return os.NewSyscallError("setgroups", err)
 		}
 	}
-	if err := syscall.Setresgid(c.GID, c.GID, c.GID); err != nil {
+	if err := rawSetres(unix.SYS_SETRESGID, c.GID); err != nil {
 		return os.NewSyscallError("setresgid", err)
 	}
-	if err := syscall.Setresuid(c.UID, c.UID, c.UID); err != nil {
+	if err := rawSetres(unix.SYS_SETRESUID, c.UID); err != nil {
 		return os.NewSyscallError("setresuid", err)
 	}
 	return Verify(c)
+}
+
+// rawSetres sets the real, effective and saved id of the calling thread
+// only; x/sys/unix's Setresuid and Setresgid are the all-threads ones.
+func rawSetres(trap uintptr, id int) error {
+	if _, _, errno := unix.RawSyscall(trap, uintptr(id), uintptr(id), uintptr(id)); errno != 0 {
+		return errno
+	}
+	return nil
 }
 
 // Verify checks that the process holds exactly c: real, effective and saved

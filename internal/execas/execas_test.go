@@ -14,15 +14,43 @@ import (
 )
 
 // A test that drops credentials re-execs the test binary, so that the
-// parent keeps its ids. The child runs TestMain's branch and exits.
-const childEnv = "EXECAS_TEST_CHILD"
+// parent keeps its ids. The child runs TestMain's branch and exits, or
+// execs the command named in execChildEnv.
+const (
+	childEnv     = "EXECAS_TEST_CHILD"
+	execChildEnv = "EXECAS_TEST_EXEC"
+)
 
 func TestMain(m *testing.M) {
+	if os.Getenv(execChildEnv) != "" {
+		runtime.LockOSThread()
+		os.Exit(dropAndExecChild())
+	}
 	if os.Getenv(childEnv) != "" {
 		runtime.LockOSThread()
 		os.Exit(dropChild())
 	}
 	os.Exit(m.Run())
+}
+
+// dropAndExecChild keeps other threads of its own busy, as a runtime's
+// threads may be, then drops only its own thread and execs.
+func dropAndExecChild() int {
+	for range 4 {
+		go func() {
+			runtime.LockOSThread()
+			for {
+				runtime.Gosched()
+			}
+		}()
+	}
+	if err := Drop(Creds{UID: 1000, GID: 1000, Groups: []int{100, 1000}}); err != nil {
+		fmt.Println("drop:", err)
+		return 1
+	}
+	err := Exec(strings.Fields(os.Getenv(execChildEnv)), os.Environ())
+	fmt.Println(err)
+	return ExitCode(err)
 }
 
 func dropChild() int {
@@ -61,6 +89,37 @@ func TestDrop(t *testing.T) {
 	want := "uids 1000 1000 1000 gids 1000 1000 1000 groups [100 1000]\n"
 	if string(out) != want {
 		t.Errorf("child printed %q, want %q", out, want)
+	}
+}
+
+// The drop changes only the calling thread; what matters is the command
+// exec starts: one thread, every id and group the target's, no capability.
+func TestDropThenExec(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to drop privileges")
+	}
+	cat, err := exec.LookPath("cat")
+	if err != nil {
+		t.Skip("no cat in PATH")
+	}
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), execChildEnv+"="+cat+" /proc/self/status")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	status := map[string]string{}
+	for line := range strings.Lines(string(out)) {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+		status[k] = strings.Join(strings.Fields(v), " ")
+	}
+	for k, want := range map[string]string{
+		"Uid": "1000 1000 1000 1000", "Gid": "1000 1000 1000 1000", "Groups": "100 1000",
+		"CapPrm": "0000000000000000", "CapEff": "0000000000000000", "Threads": "1",
+	} {
+		if status[k] != want {
+			t.Errorf("command's %s = %q, want %q", k, status[k], want)
+		}
 	}
 }
 
