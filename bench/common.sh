@@ -45,15 +45,33 @@ case $root in
 /*) ;;
 *) root=$PWD/$root ;;
 esac
-# hyperfine -N splits commands on whitespace.
+# The timer splits commands on whitespace.
 [[ $root != *[[:space:]]* ]] || die "rootfs path must not contain whitespace: $root"
 
 statedir=$root/var/lib/agent-entrypoint-bench
 sockpath=/run/bench/ssh-auth.sock
 
 # Every contestant starts as a whole process in fresh mount and pid
-# namespaces, chrooted, with /proc mounted as a container has it.
-ns="unshare --mount --pid --fork --mount-proc=$root/proc"
+# namespaces, chrooted, with /proc mounted as a container has it:
+# `$ns [-u UID:GID] ROOT CMD...` (bench/nsrun/nsrun.c). The timer runs every
+# scenario's contestants interleaved (bench/timer).
+ns=$out/bin/nsrun
+timer=$out/bin/timer
+# Scenarios 1 to 3 start in a fresh container root (see container.sh).
+top=$root.ctr/merged
+layers=$root.layers
+
+# build_tools compiles nsrun (static, so that it starts as fast as it can)
+# and the timer into $out/bin.
+build_tools() {
+	mkdir -p "$out/bin"
+	if ! gcc -O2 -Wall -static -o "$ns" "$here/nsrun/nsrun.c" 2>"$out/nsrun-build.log"; then
+		# gcc is there but the static C library may not be.
+		install_missing libc6-dev
+		gcc -O2 -Wall -static -o "$ns" "$here/nsrun/nsrun.c"
+	fi
+	(cd "$repo" && CGO_ENABLED=0 go build -trimpath -o "$timer" ./bench/timer)
+}
 
 base_env=(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "TERM=${TERM:-dumb}")
 # Scenario 1: the target in the environment, as `docker run -e`.

@@ -16,7 +16,7 @@
 #                  only start, gosu's, the full start and the floor (perf stat)
 #   remap-steps.txt  step durations of a remap of scenario 5's 100k files
 #   perf.txt       hottest functions with 100k entries (when perf works)
-#   knobs.md       runtime settings timed side by side with hyperfine
+#   knobs.md       runtime settings timed side by side with the timer
 # Like run.sh it measures; it asserts nothing.
 # shellcheck disable=SC2086 # $drop and $full are command lines, split on purpose
 set -euo pipefail
@@ -26,11 +26,10 @@ set -euo pipefail
 
 missing=()
 command -v strace >/dev/null || missing+=(strace)
-command -v hyperfine >/dev/null || missing+=(hyperfine)
 install_missing "${missing[@]}"
 
 shim=/usr/local/bin/agent-entrypoint
-if [ ! -x "$root$shim" ] || [ ! -d "$statedir/n100000" ]; then
+if [ ! -x "$root$shim" ] || [ ! -d "$statedir/n100000" ] || [ ! -x "$ns" ] || [ ! -x "$timer" ]; then
 	die "no prepared rootfs at $root: run bench/run.sh first"
 fi
 pdir=$out/profile
@@ -43,8 +42,8 @@ cleanup() {
 trap cleanup EXIT
 start_agent_socket
 
-drop="$ns chroot $root $shim -- /bin/true"
-full="$ns chroot $root $shim --uid 1000 --gid 1000 -- /bin/true"
+drop="$ns $root $shim -- /bin/true"
+full="$ns $root $shim --uid 1000 --gid 1000 -- /bin/true"
 
 # run_in ENVNAME [VAR=VALUE...] -- CMD... runs CMD with exactly that environment.
 run_in() {
@@ -87,7 +86,7 @@ reset fresh
 run_in env_full -- strace -f -tt -T -o "$pdir/strace-T.txt" $full
 
 log "strace of one drop-only start, and of gosu's"
-gosu="$ns chroot $root /usr/local/bin/gosu 1000:1000 /bin/true"
+gosu="$ns $root /usr/local/bin/gosu 1000:1000 /bin/true"
 reset drop
 run_in env_drop -- strace -f -c -o "$pdir/strace-drop-c.txt" $drop
 run_in env_drop -- strace -f -tt -T -o "$pdir/strace-drop-T.txt" $drop
@@ -117,7 +116,7 @@ if command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&1; t
 		pstat "agent-entrypoint, drop only" env_drop drop $drop
 		pstat "gosu, drop only" env_drop drop $gosu
 		pstat "agent-entrypoint, full start" env_full fresh $full
-		pstat "floor (/bin/true)" env_drop - $ns chroot $root /bin/true
+		pstat "floor (/bin/true)" env_drop - $ns $root /bin/true
 	} >"$pdir/perf-stat.txt"
 fi
 
@@ -127,10 +126,10 @@ if [ -d "$statedir/remap" ] && [ -d "$root/home/dev" ]; then
 		for i in 1 2 3; do
 			echo "## first start $i"
 			bash "$here/remap.sh" "$root" warm first shim
-			run_in base_env AGENT_ENTRYPOINT_DEBUG=1 -- $ns chroot $root $shim --uid 2000 --gid 2000 --name dev -- /bin/true 2>&1
+			run_in base_env AGENT_ENTRYPOINT_DEBUG=1 -- $ns $root $shim --uid 2000 --gid 2000 --name dev -- /bin/true 2>&1
 		done
 		echo "## no-op start"
-		run_in base_env AGENT_ENTRYPOINT_DEBUG=1 -- $ns chroot $root $shim --uid 2000 --gid 2000 --name dev -- /bin/true 2>&1
+		run_in base_env AGENT_ENTRYPOINT_DEBUG=1 -- $ns $root $shim --uid 2000 --gid 2000 --name dev -- /bin/true 2>&1
 	} >"$pdir/remap-steps.txt"
 fi
 
@@ -152,27 +151,22 @@ fi
 # main, //go:debug directives, debug.SetGCPercent). Every variant goes
 # through /usr/bin/env inside the chroot, the baseline too.
 log "runtime settings, side by side"
-knob() { printf '%s chroot %s /usr/bin/env %s %s' "$ns" "$root" "$1" "$2"; }
+knob() { printf '%s %s /usr/bin/env %s %s' "$ns" "$root" "$1" "$2"; }
 variants=("X=baseline" "GOMAXPROCS=1" "GOGC=off" "GODEBUG=containermaxprocs=0,updatemaxprocs=0")
-style=()
-[ -t 1 ] || style=(--style basic)
 for scen in drop full; do
-	args=(-N --warmup 10 --runs 150 --time-unit millisecond --export-json "$pdir/knobs-$scen.json" "${style[@]}")
-	cmds=()
+	args=(-warmup 10 -runs 150 -json "$pdir/knobs-$scen.json")
 	for v in "${variants[@]}"; do
-		args+=(--command-name "$v")
 		if [ "$scen" = drop ]; then
-			cmds+=("$(knob "$v" "$shim -- /bin/true")")
+			args+=("$v" - "$(knob "$v" "$shim -- /bin/true")")
 		else
-			args+=(--prepare "bash $here/reset.sh $root fresh")
-			cmds+=("$(knob "$v" "$shim --uid 1000 --gid 1000 -- /bin/true")")
+			args+=("$v" "bash $here/reset.sh $root fresh" "$(knob "$v" "$shim --uid 1000 --gid 1000 -- /bin/true")")
 		fi
 	done
 	if [ "$scen" = drop ]; then
 		reset drop
-		env -i "${env_drop[@]}" nice -n "${AGENT_ENTRYPOINT_BENCH_NICE:--10}" hyperfine "${args[@]}" "${cmds[@]}" >/dev/null
+		env -i "${env_drop[@]}" nice -n "${AGENT_ENTRYPOINT_BENCH_NICE:--10}" "$timer" "${args[@]}"
 	else
-		env -i "${env_full[@]}" nice -n "${AGENT_ENTRYPOINT_BENCH_NICE:--10}" hyperfine "${args[@]}" "${cmds[@]}" >/dev/null
+		env -i "${env_full[@]}" nice -n "${AGENT_ENTRYPOINT_BENCH_NICE:--10}" "$timer" "${args[@]}"
 	fi
 done
 python3 - "$pdir" >"$pdir/knobs.md" <<'EOF'

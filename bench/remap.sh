@@ -2,7 +2,7 @@
 # Usage: remap.sh ROOT MODE first KEY
 #        remap.sh ROOT MODE again KEY CMD...
 #
-# hyperfine --prepare hook of scenario 5 of bench/run.sh (remap): the image
+# Prepare hook (bench/timer) of scenario 5 of bench/run.sh (remap): the image
 # user dev (uid and gid 1000) owns a home of 100k files, and a contestant
 # moves it to 2000:2000.
 #

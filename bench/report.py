@@ -3,13 +3,13 @@
 
 Usage: report.py OUT_DIR
 
-Reads the hyperfine exports s1-drop.json, s2-full.json and s3-growth.json,
+Reads the timer exports (hyperfine's JSON shape) s1-drop.json, s2-full.json and s3-growth.json,
 the remap exports s5-remap*.json with remap.tsv, plus sizes.tsv, rss.tsv and
 failures.txt when present, and prints markdown.
 
 Ratios are against gosu's median in scenario 1 (drop only). The "net"
-columns subtract the floor (`/bin/true` under the same unshare+chroot) of the
-same hyperfine run, which is what the contestant itself costs.
+columns subtract the floor (`/bin/true` started the same way) of the
+same timer run, which is what the contestant itself costs.
 """
 
 import json
@@ -28,7 +28,7 @@ SCENARIOS = [
 
 
 def load(path):
-    """Return {name: (median_ms, stddev_ms, runs)} of one hyperfine export."""
+    """Return {name: (median_ms, stddev_ms, runs)} of one timer export."""
     with open(path) as f:
         data = json.load(f)
     res = {}
@@ -41,6 +41,35 @@ def load(path):
 
 def fmt_ratio(x):
     return f"{x:.2f}×"
+
+
+def targets(runs):
+    """Print the ratios issue #4 asks for, each from medians of one run."""
+    s1, s2 = runs.get("s1-drop", {}), runs.get("s2-full", {})
+    shim, sudo, ref = "agent-entrypoint", "sudo script", "gosu, drop only (reference)"
+    lines = []
+    if shim in s1 and "gosu" in s1:
+        lines.append(
+            f"- drop only: agent-entrypoint {s1[shim][0]:.2f} ms, gosu {s1['gosu'][0]:.2f} ms: "
+            f"**{fmt_ratio(s1[shim][0] / s1['gosu'][0])} gosu** (target ≤ 1.00×)"
+        )
+    if shim in s2 and ref in s2:
+        lines.append(
+            f"- full start: agent-entrypoint {s2[shim][0]:.2f} ms, gosu's drop-only start in the same run "
+            f"{s2[ref][0]:.2f} ms: **{fmt_ratio(s2[shim][0] / s2[ref][0])}** (target ≤ 1.50×)"
+        )
+    if shim in s2 and sudo in s2 and FLOOR in s2:
+        f = s2[FLOOR][0]
+        lines.append(
+            f"- full start against the sudo script ({s2[sudo][0]:.2f} ms): "
+            f"**{s2[sudo][0] / s2[shim][0]:.1f}× faster**, net of the floor "
+            f"{(s2[sudo][0] - f) / (s2[shim][0] - f):.1f}× (target ≥ 10×)"
+        )
+    if lines:
+        print("## Against the targets")
+        print()
+        print("\n".join(lines))
+        print()
 
 
 def main():
@@ -65,11 +94,13 @@ def main():
     gosu = s1["gosu"][0]
     gosu_net = gosu - s1[FLOOR][0]
 
-    print("## Time (hyperfine medians)")
+    print("## Time (medians of interleaved runs)")
     print()
     print(
-        "Every row is a whole `unshare --mount --pid --fork --mount-proc chroot ROOT …` "
-        "process; *net* subtracts the floor of the same hyperfine run. "
+        "Every row is a whole process started by `nsrun [-u UID:GID] TOP …` (fresh mount and PID "
+        "namespaces, /proc, chroot) in a fresh container root TOP (an overlay with an empty upper "
+        "layer); each scenario's contestants ran interleaved, in a new random order every round. "
+        "*net* subtracts the floor of the same run. "
         f"Ratios are to gosu's drop-only median ({gosu:.2f} ms, net {gosu_net:.2f} ms)."
     )
     print()
@@ -88,9 +119,10 @@ def main():
             )
     print()
     if any(k.endswith(" †") for k in runs.get("s3-growth", {})):
-        print("† its own hyperfine invocation with few runs (too slow for more); net uses the floor of the growth run.")
+        print("† its own timer run with few rounds (too slow for more); net uses the floor of the growth run.")
         print()
 
+    targets(runs)
     growth(runs.get("s2-full", {}), runs.get("s3-growth", {}))
     remap(out)
     sizes(out / "sizes.tsv")

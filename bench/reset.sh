@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Usage: reset.sh ROOT STATE
 #
-# hyperfine --prepare hook of bench/run.sh: puts the benchmark rootfs ROOT back
-# into the saved account state STATE (a directory under
-# ROOT/var/lib/agent-entrypoint-bench) before every timed run, so each full
-# start finds the same files: no user 1000, no home, a root-owned 0755 agent
-# socket and the setuid bits the seed's script removes.
+# Puts the benchmark rootfs ROOT back into the saved account state STATE (a
+# directory under ROOT/var/lib/agent-entrypoint-bench): no user 1000, no
+# home, a root-owned 0755 agent socket and the setuid bits the seed's script
+# removes. bench/run.sh resets the rootfs under the container roots of
+# scenarios 1 to 3 with it, and remap.sh and profile.sh before their runs.
 set -euo pipefail
 
 root=$1

@@ -6,12 +6,17 @@
 #
 # Every contestant runs as a whole process, the way a container starts it:
 #
-#   unshare --mount --pid --fork --mount-proc=ROOT/proc chroot ROOT CMD
+#   nsrun [-u UID:GID] TOP CMD    (bench/nsrun/nsrun.c)
 #
-# ROOT is a Debian bookworm minbase rootfs built locally with mmdebstrap and
-# cached. The namespace and chroot overhead is the same for every contestant
-# and is timed on its own as the floor (`/bin/true`). Results are ratios and
-# differences measured in the same hyperfine run; nothing here asserts on time.
+# nsrun unshares mount and pid namespaces, mounts /proc, chroots into TOP and
+# execs CMD as PID 1. For scenarios 1 to 3 TOP is a fresh container root for
+# every start (container.sh): an overlay of the account state over ROOT, a
+# Debian bookworm minbase rootfs built locally with mmdebstrap and cached.
+# The namespace, overlay and chroot overhead is the same for every
+# contestant and is timed on its own as the floor (`/bin/true`). The timer
+# (bench/timer) runs a scenario's contestants interleaved, in a new random
+# order every round. Results are ratios and differences measured in the
+# same run; nothing here asserts on time.
 #
 # Usage: bash bench/run.sh            (as root; Debian or a derivative)
 #
@@ -41,18 +46,19 @@ sudo_max=100000
 # sudo and passwd are not needed on the host: mmdebstrap installs them into
 # the rootfs, and setpriv runs from the rootfs's util-linux.
 missing=()
-command -v hyperfine >/dev/null || missing+=(hyperfine)
+command -v gcc >/dev/null || missing+=(gcc libc6-dev)
 [ -x /usr/sbin/gosu ] || missing+=(gosu)
-command -v unshare >/dev/null || missing+=(util-linux)
+command -v mountpoint >/dev/null || missing+=(util-linux)
 [ -x /usr/bin/time ] || missing+=(time)
 command -v strip >/dev/null || missing+=(binutils)
 command -v python3 >/dev/null || missing+=(python3)
 install_missing "${missing[@]}"
-command -v go >/dev/null || [ -n "${AGENT_ENTRYPOINT_BENCH_BIN:-}" ] ||
-	die "go is not in PATH: install Go or set AGENT_ENTRYPOINT_BENCH_BIN"
+command -v go >/dev/null || die "go is not in PATH: the timer is built with it"
 
 mkdir -p "$out/bin"
 rm -f "$out"/*.json "$out"/*.tsv "$out/failures.txt" "$out/report.md"
+log "building nsrun and the timer"
+build_tools
 
 # ---------------------------------------------------------------- binary
 
@@ -155,7 +161,9 @@ install -m 0755 /usr/sbin/gosu "$root/usr/local/bin/gosu"
 install -m 0755 /usr/bin/time "$root/usr/local/bin/time"
 install -m 0755 "$here/entry_point.sh" "$root/usr/local/bin/entry_point.sh"
 
-# Account states the prepare hook (reset.sh) restores.
+# Account states: reset.sh restores one into the rootfs (scenario 5, the
+# checks of profile.sh); container.sh puts its layer, ROOT.layers/STATE,
+# over the rootfs (scenarios 1 to 3).
 # fresh: as shipped. drop: plus bench:x:1000:1000 with a home.
 # remap: plus dev:x:1000:1000, whose home is the tree of scenario 5.
 # nN: as shipped plus N users and N groups (uids and gids from 100000).
@@ -183,6 +191,11 @@ make_state() {
 		awk -v n="$n" 'BEGIN { for (i = 100000; i < 100000 + n; i++) printf "u%d:*:19000:0:99999:7:::\n", i }' >>"$d/shadow"
 		awk -v n="$n" 'BEGIN { for (i = 100000; i < 100000 + n; i++) printf "u%d:!::\n", i }' >>"$d/gshadow"
 	fi
+	local l=$layers/$name
+	rm -rf "$l"
+	mkdir -p "$l/etc"
+	for f in "${accounts[@]}"; do cp -p "$d/$f" "$l/etc/$f"; done
+	if [ -e "$d/home" ]; then install -d -m 0755 -o 1000 -g 1000 "$l/home/bench"; fi
 }
 sizes=(1000 10000 100000)
 make_state fresh 0
@@ -229,6 +242,7 @@ unmount_overlay() {
 	rm -rf "$scratch/upper" "$scratch/work"
 }
 cleanup() {
+	bash "$here/container.sh" "$root" --remove 2>/dev/null || true
 	stop_agent_socket
 	unmount_overlay 2>/dev/null || true
 	reset fresh 2>/dev/null || true
@@ -240,7 +254,7 @@ rm -f "$scratch/state" "$scratch/verify.tsv"
 
 # ---------------------------------------------------------------- contestants
 
-# Each contestant: chroot options and the argv before the payload command.
+# Each contestant: nsrun options and the argv before the payload command.
 declare -A chopt argv0
 chopt[floor]="" argv0[floor]=""
 chopt[gosu]="" argv0[gosu]="/usr/local/bin/gosu 1000:1000"
@@ -251,27 +265,27 @@ chopt[shim_env]="" argv0[shim_env]="/usr/local/bin/agent-entrypoint --"
 # contestants of a run share, stays clean for the setuid row.
 chopt[shim]="" argv0[shim]="/usr/local/bin/agent-entrypoint --uid 1000 --gid 1000 --"
 # The seed's case: started as 1000:1000 (docker run --user), binary setuid-root.
-chopt[shim_suid]="--userspec=1000:1000" argv0[shim_suid]="/usr/local/bin/agent-entrypoint-setuid --"
-chopt[sudo]="--userspec=1000:1000" argv0[sudo]="/usr/local/bin/entry_point.sh"
+chopt[shim_suid]="-u 1000:1000" argv0[shim_suid]="/usr/local/bin/agent-entrypoint-setuid --"
+chopt[sudo]="-u 1000:1000" argv0[sudo]="/usr/local/bin/entry_point.sh"
 
-# command KEY PAYLOAD prints the whole command line of a contestant.
+# command KEY PAYLOAD prints the whole command line of a contestant, started
+# in the container root.
 command_of() {
-	local c="$ns chroot"
+	local c=$ns
 	[ -z "${chopt[$1]}" ] || c+=" ${chopt[$1]}"
-	c+=" $root"
+	c+=" $top"
 	[ -z "${argv0[$1]}" ] || c+=" ${argv0[$1]}"
 	printf '%s %s' "$c" "$2"
 }
-prepare_of() { printf 'bash %s/reset.sh %s %s' "$here" "$root" "$1"; }
+prepare_of() { printf 'bash %s/container.sh %s %s' "$here" "$root" "$1"; }
 
 # Scenario 5 (remap): the contestants that move dev from 1000:1000 to
 # 2000:2000. remap_cmd MODE KEY PAYLOAD prints the command line; in the
 # overlay mode the root is the overlay mount, not the rootfs itself.
 env_remap=("${base_env[@]}")
 remap_cmd() {
-	local top=$root c
+	local top=$root c=$ns
 	[ "$1" != overlay ] || top=$scratch/merged
-	c="unshare --mount --pid --fork --mount-proc=$top/proc chroot"
 	case $2 in
 	floor) c+=" $top $3" ;;
 	# Root start, the target as flags; --name names the image user to move.
@@ -279,7 +293,7 @@ remap_cmd() {
 	# The tree only: chown -R neither edits the account files nor runs a command.
 	chown) c+=" $top /bin/chown -R 2000:2000 /home/dev" ;;
 	# Setuid root, started as the target uid and gid (docker run --user).
-	fixuid) c+=" --userspec=2000:2000 $top /usr/local/bin/fixuid -q $3" ;;
+	fixuid) c+=" -u 2000:2000 $top /usr/local/bin/fixuid -q $3" ;;
 	esac
 	printf '%s' "$c"
 }
@@ -302,14 +316,14 @@ check() {
 	local label=$1 state=$2 kind=$3 envname=$4 key=$5
 	local -n envref=$envname
 	local cmd rc=0 stdout stderr why="" pw home sock
-	reset "$state"
+	bash "$here/container.sh" "$root" "$state"
 	cmd=$(command_of "$key" /usr/bin/id)
 	# shellcheck disable=SC2086 # $cmd is a command line, split on purpose
 	stdout=$(env -i "${envref[@]}" $cmd 2>"$out/stderr.tmp") || rc=$?
 	stderr=$(cat "$out/stderr.tmp")
 	rm -f "$out/stderr.tmp"
-	pw=$(awk -F: '$3 == 1000' "$root/etc/passwd")
-	home=$(stat -c '%A %u:%g %n' "$root/home/bench" 2>/dev/null || echo "no /home/bench")
+	pw=$(awk -F: '$3 == 1000' "$top/etc/passwd")
+	home=$(stat -c '%A %u:%g %n' "$top/home/bench" 2>/dev/null || echo "no /home/bench")
 	sock=$(stat -c '%a %u:%g' "$root$sockpath")
 	if [ "$rc" != 0 ]; then
 		why="exit status $rc"
@@ -392,6 +406,8 @@ check_remap() {
 }
 
 log "checking every contestant once${sudo_slow_note:-}"
+# The rootfs as shipped under every container root of scenarios 1 to 3.
+reset fresh
 check "s1 floor" drop none env_drop floor
 check "s1 gosu" drop drop env_drop gosu
 check "s1 setpriv" drop drop env_drop setpriv
@@ -412,7 +428,7 @@ else
 	printf '%s\t%s\t%s\t%s\n' "s5 fixuid" "not installed" "${fixuid_mod:-go install github.com/boxboat/fixuid}" "$fixuid_why" >>"$out/failures.txt"
 fi
 
-# ---------------------------------------------------------------- hyperfine
+# ---------------------------------------------------------------- timing
 
 # Scenario 5: runs5 in the page cache, runs5_cold with it dropped before
 # every run, runs5_ovl on overlayfs (tens of seconds per first start, plus
@@ -424,28 +440,25 @@ else
 	runs1=300 warm1=20 runs2=100 warm2=10 runs3=40 warm3=3 runs3_slow=2 rssn=5
 	runs5=10 warm5=1 runs5_cold=5 runs5_ovl=3
 fi
-style=()
-[ -t 1 ] || style=(--style basic)
-# Above-normal CPU priority for hyperfine and what it starts, the same for
+# Above-normal CPU priority for the timer and what it starts, the same for
 # every contestant: less noise from whatever else the machine is doing.
 nice=${AGENT_ENTRYPOINT_BENCH_NICE:--10}
 
 names=() cmds=() preps=()
-add() { # add NAME KEY [STATE]
+add() { # add NAME KEY STATE: a contestant started in a fresh container root
 	names+=("$1")
 	cmds+=("$(command_of "$2" /bin/true)")
-	if [ -n "${3:-}" ]; then preps+=("$(prepare_of "$3")"); fi
+	preps+=("$(prepare_of "$3")")
 }
-# hf JSON RUNS WARMUP ENVNAME runs one hyperfine with everything add()ed.
+# hf JSON RUNS WARMUP ENVNAME [TIMER FLAGS] times everything add()ed in one
+# interleaved run.
 hf() {
 	local json=$1 runs=$2 warmup=$3 i
 	local -n envref=$4
-	local args=(-N --warmup "$warmup" --runs "$runs" --time-unit millisecond --export-json "$out/$json.json" "${style[@]}")
-	for i in "${!preps[@]}"; do args+=(--prepare "${preps[i]}"); done
-	for i in "${!names[@]}"; do args+=(--command-name "${names[i]}"); done
-	args+=("${cmds[@]}")
+	local args=(-runs "$runs" -warmup "$warmup" -json "$out/$json.json" "${@:5}")
+	for i in "${!names[@]}"; do args+=("${names[i]}" "${preps[i]}" "${cmds[i]}"); done
 	local rc=0
-	env -i "${envref[@]}" nice -n "$nice" hyperfine "${args[@]}" || rc=$?
+	env -i "${envref[@]}" nice -n "$nice" "$timer" "${args[@]}" || rc=$?
 	names=() cmds=() preps=()
 	return "$rc"
 }
@@ -455,11 +468,10 @@ if awk -v l="${load_before%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; 
 	log "warning: load ${load_before%% *} on $(nproc) CPUs: expect noisy numbers (the report records the load)"
 fi
 log "scenario 1: drop only (user bench:1000 exists)"
-reset drop
-add "floor (/bin/true)" floor
-add "gosu" gosu
-if is_ok "s1 setpriv"; then add "setpriv" setpriv; fi
-if is_ok "s1 agent-entrypoint"; then add "agent-entrypoint" shim_env; fi
+add "floor (/bin/true)" floor drop
+add "gosu" gosu drop
+if is_ok "s1 setpriv"; then add "setpriv" setpriv drop; fi
+if is_ok "s1 agent-entrypoint"; then add "agent-entrypoint" shim_env drop; fi
 hf s1-drop "$runs1" "$warm1" env_drop
 
 log "scenario 2: full start (create user, group, home; grant the socket; drop; exec)"
@@ -483,17 +495,19 @@ hf s3-growth "$runs3" "$warm3" env_full
 
 # useradd and groupadd are superlinear in the size of the account files: one
 # start of the sudo script with 100k entries takes tens of seconds, so it
-# gets its own hyperfine invocation with only a couple of runs.
+# gets its own timer run with only a couple of rounds.
 if is_ok "s3 sudo script n=100000"; then
 	log "scenario 3: the sudo script with 100k entries ($runs3_slow runs, ~1 minute each)"
 	add "sudo script n=100000" sudo n100000
 	hf s3-growth-slow "$runs3_slow" 0 env_full
 fi
+# Scenario 5 changes the rootfs itself: no container may have it as a layer.
+bash "$here/container.sh" "$root" --remove
 
-# Scenario 5: one invocation per setup. Each contestant's first start comes
-# after a reset (remap.sh first), its second start right after, on the state
-# its own first start left (remap.sh again): the no-op start of a restarted
-# container.
+# Scenario 5: one timer run per setup, in rounds of a fixed order (-fixed):
+# each contestant's first start comes after a reset (remap.sh first), its
+# second start right after, on the state its own first start left (remap.sh
+# again): the no-op start of a restarted container.
 declare -A remap_name=(
 	[shim first]="agent-entrypoint, first start" [shim again]="agent-entrypoint, no-op start"
 	[chown first]="chown -R, first run" [chown again]="chown -R, second run"
@@ -519,9 +533,9 @@ add_remap() { # MODE
 remap_run() {
 	local mode=$1 line
 	add_remap "$mode"
-	if ! hf "$2" "$3" "$4" env_remap; then
-		log "scenario 5 ($mode): hyperfine failed"
-		printf '%s\t%s\t%s\t%s\n' "s5 $mode" "hyperfine failed" "see the log" "" >>"$out/failures.txt"
+	if ! hf "$2" "$3" "$4" env_remap -fixed; then
+		log "scenario 5 ($mode): the timer failed"
+		printf '%s\t%s\t%s\t%s\n' "s5 $mode" "the timer failed" "see the log" "" >>"$out/failures.txt"
 	fi
 	while IFS= read -r line; do
 		log "FAILED s5 $mode: $line"
@@ -561,6 +575,9 @@ if is_ok "s5 agent-entrypoint" || is_ok "s5 chown -R"; then
 	fi
 	unmount_overlay
 fi
+# Scenario 5 left the rootfs in its own state; the rest starts in containers
+# of the states of scenarios 1 to 3 again.
+reset fresh
 
 # ---------------------------------------------------------------- size, memory
 
@@ -576,22 +593,22 @@ log "scenario 4: size and peak RSS"
 
 # rss LABEL NAME STATE ENVNAME KEY [RUNS]: peak RSS in KiB (GNU time %M, the
 # largest single process of the contestant's tree) of RUNS (default RSSN)
-# runs, with time running inside the chroot so unshare and chroot are not
-# counted. LABEL is the contestant's check label, NAME the row in the report.
+# runs in a fresh container root, with time running inside it so nsrun is
+# not counted. LABEL is the contestant's check label, NAME the row in the
+# report.
 rss() {
 	local label=$1 name=$2 state=$3 key=$5 n=${6:-$rssn} i vals=() c
 	local -n envref=$4
 	is_ok "$label" || return 0
 	for ((i = 0; i < n; i++)); do
-		reset "$state"
-		rm -f "$root/tmp/agent-entrypoint-bench.rss"
-		c="$ns chroot"
+		bash "$here/container.sh" "$root" "$state"
+		c=$ns
 		[ -z "${chopt[$key]}" ] || c+=" ${chopt[$key]}"
-		c+=" $root /usr/local/bin/time -f %M -o /tmp/agent-entrypoint-bench.rss"
+		c+=" $top /usr/local/bin/time -f %M -o /tmp/agent-entrypoint-bench.rss"
 		[ -z "${argv0[$key]}" ] || c+=" ${argv0[$key]}"
 		# shellcheck disable=SC2086 # $c is a command line, split on purpose
 		env -i "${envref[@]}" $c /bin/true >/dev/null 2>&1 || true
-		vals+=("$(cat "$root/tmp/agent-entrypoint-bench.rss" 2>/dev/null || echo NA)")
+		vals+=("$(cat "$top/tmp/agent-entrypoint-bench.rss" 2>/dev/null || echo NA)")
 	done
 	printf '%s\t%s\n' "$name" "${vals[*]}" >>"$out/rss.tsv"
 }
@@ -630,7 +647,7 @@ rss_remap fixuid "fixuid, remap of 100k files"
 {
 	echo "# agent-entrypoint benchmark"
 	echo
-	echo "$(date -u +%Y-%m-%dT%H:%MZ), $(uname -srm), $(nproc) CPUs, load $load_before at start, $(hyperfine --version) at nice $nice,"
+	echo "$(date -u +%Y-%m-%dT%H:%MZ), $(uname -srm), $(nproc) CPUs, load $load_before at start, bench/timer at nice $nice,"
 	echo "agent-entrypoint $version, rootfs \`${recipe[*]}\` at \`$root\`."
 	echo
 	python3 "$here/report.py" "$out"
