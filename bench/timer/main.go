@@ -67,7 +67,7 @@ func run() error {
 	flag.Parse()
 	args := flag.Args()
 	if len(args) == 0 || len(args)%3 != 0 || *runs < 1 || *warmup < 0 || *out == "" {
-		return errors.New("usage: timer -runs N -warmup W -json FILE NAME PREPARE COMMAND...")
+		return errors.New("usage: timer [-fixed] -runs N -warmup W -json FILE (NAME PREPARE COMMAND)+")
 	}
 	var cs []*contestant
 	for i := 0; i < len(args); i += 3 {

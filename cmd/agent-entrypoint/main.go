@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"syscall"
 
 	"github.com/agent-entrypoint/agent-entrypoint/internal/execas"
 	"github.com/agent-entrypoint/agent-entrypoint/internal/startup"
@@ -72,7 +71,7 @@ func run(args []string) int {
 		// of the home) belongs to root's group, not to the caller's.
 		// Without CAP_SETGID (--cap-drop ALL) it stays the caller's: the
 		// files are root-owned and not group-writable either way.
-		_ = syscall.Setegid(0)
+		_ = execas.SetEGID(0)
 		if err := startup.ClaimStart(); err != nil {
 			// A later `docker exec` or a process the command started: it
 			// gets its own ids back and nothing else.

@@ -41,19 +41,29 @@ func Drop(c Creds) error {
 			return os.NewSyscallError("setgroups", err)
 		}
 	}
-	if err := rawSetres(unix.SYS_SETRESGID, c.GID); err != nil {
+	if err := rawSetres(unix.SYS_SETRESGID, c.GID, c.GID, c.GID); err != nil {
 		return os.NewSyscallError("setresgid", err)
 	}
-	if err := rawSetres(unix.SYS_SETRESUID, c.UID); err != nil {
+	if err := rawSetres(unix.SYS_SETRESUID, c.UID, c.UID, c.UID); err != nil {
 		return os.NewSyscallError("setresuid", err)
 	}
 	return Verify(c)
 }
 
-// rawSetres sets the real, effective and saved id of the calling thread
-// only; x/sys/unix's Setresuid and Setresgid are the all-threads ones.
-func rawSetres(trap uintptr, id int) error {
-	if _, _, errno := unix.RawSyscall(trap, uintptr(id), uintptr(id), uintptr(id)); errno != 0 {
+// SetEGID sets the effective gid of the calling thread only, the one that
+// runs the shim (see Drop).
+func SetEGID(gid int) error {
+	if err := rawSetres(unix.SYS_SETRESGID, -1, gid, -1); err != nil {
+		return os.NewSyscallError("setresgid", err)
+	}
+	return nil
+}
+
+// rawSetres sets the real, effective and saved id (-1 keeps one) of the
+// calling thread only; x/sys/unix's Setresuid and Setresgid are the
+// all-threads ones.
+func rawSetres(trap uintptr, r, e, s int) error {
+	if _, _, errno := unix.RawSyscall(trap, uintptr(r), uintptr(e), uintptr(s)); errno != 0 {
 		return errno
 	}
 	return nil
