@@ -52,20 +52,23 @@ type result struct {
 }
 
 func main() {
-	if err := run(); err != nil {
+	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "timer:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
-	runs := flag.Int("runs", 100, "timed rounds")
-	warmup := flag.Int("warmup", 10, "untimed rounds before them")
-	out := flag.String("json", "", "write results here")
-	seed := flag.Uint64("seed", 1, "seed of the order of each round")
-	fixed := flag.Bool("fixed", false, "run the contestants in the given order in every round")
-	flag.Parse()
-	args := flag.Args()
+func run(argv []string) error {
+	fs := flag.NewFlagSet("timer", flag.ContinueOnError)
+	runs := fs.Int("runs", 100, "timed rounds")
+	warmup := fs.Int("warmup", 10, "untimed rounds before them")
+	out := fs.String("json", "", "write results here")
+	seed := fs.Uint64("seed", 1, "seed of the order of each round")
+	fixed := fs.Bool("fixed", false, "run the contestants in the given order in every round")
+	if err := fs.Parse(argv); err != nil {
+		return err
+	}
+	args := fs.Args()
 	if len(args) == 0 || len(args)%3 != 0 || *runs < 1 || *warmup < 0 || *out == "" {
 		return errors.New("usage: timer [-fixed] -runs N -warmup W -json FILE (NAME PREPARE COMMAND)+")
 	}
