@@ -602,6 +602,9 @@ rss() {
 	is_ok "$label" || return 0
 	for ((i = 0; i < n; i++)); do
 		bash "$here/container.sh" "$root" "$state"
+		# A result left in the rootfs by an older run would show through
+		# where the contestant, not root, cannot replace it.
+		rm -f "$top/tmp/agent-entrypoint-bench.rss"
 		c=$ns
 		[ -z "${chopt[$key]}" ] || c+=" ${chopt[$key]}"
 		c+=" $top /usr/local/bin/time -f %M -o /tmp/agent-entrypoint-bench.rss"
