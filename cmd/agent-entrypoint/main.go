@@ -1,7 +1,9 @@
 // Naming the runtime's memory mappings costs a prctl per mapping at start,
-// for a process that is gone in a millisecond.
+// and the runtime would start a goroutine that re-reads the CPU limit every
+// second: neither helps a process that execs within milliseconds.
 //
 //go:debug decoratemappings=0
+//go:debug updatemaxprocs=0
 
 // Command agent-entrypoint is a container entrypoint: it provisions the
 // target user, grants it the mounted agent sockets, drops privileges and
