@@ -15,10 +15,12 @@ import (
 // remapDockerfile gives the image user dev (1000:1000) a home of about 10k
 // entries, a symlink to /etc/shadow, a root-owned file and an empty mount
 // point; plus, for the collision cases, a group staff (3000), a user other
-// (4000) and a user ops who shares dev's group as its primary one.
+// (4000) and a user ops who shares dev's group as its primary one. Its
+// config file names dev as the user a setuid start may move.
 const remapDockerfile = `ARG BASE_IMAGE
 FROM ${BASE_IMAGE}
-RUN echo 'dev:x:1000:1000:Dev User:/home/dev:/bin/sh' >> /etc/passwd \
+RUN echo 'AGENT_ENTRYPOINT_USER=dev' > /etc/agent-entrypoint.conf \
+ && echo 'dev:x:1000:1000:Dev User:/home/dev:/bin/sh' >> /etc/passwd \
  && echo 'other:x:4000:4000::/home/other:/bin/sh' >> /etc/passwd \
  && echo 'dev:x:1000:' >> /etc/group \
  && echo 'staff:x:3000:' >> /etc/group \
@@ -189,11 +191,13 @@ func TestRemapCollisions(t *testing.T) {
 			want:   []string{"2000\n2000\ndev\n", "dev:x:2000:2000:Dev User:/home/dev:/bin/sh\n", opsLine + "\n", "dev:x:1000:\n", "group2000:x:2000:\n"},
 		},
 		{
-			name:     "setuid start: nobody is never moved",
+			// The config file names dev; the caller may not pick another
+			// image user, nobody least of all.
+			name:     "setuid start: the caller cannot move nobody",
 			args:     []string{"--user", "2000:2000"},
 			env:      []string{"AGENT_ENTRYPOINT_USER=nobody"},
 			wantCode: 125,
-			stderr:   []string{"agent-entrypoint: error: refuse to move user nobody"},
+			stderr:   []string{"agent-entrypoint: error: refuse to move image user nobody (uid 65534)"},
 		},
 		{
 			name:     "root is never moved",

@@ -11,19 +11,14 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"runtime"
-
-	"github.com/agent-entrypoint/agent-entrypoint/internal/execas"
-	"github.com/agent-entrypoint/agent-entrypoint/internal/startup"
-	"github.com/agent-entrypoint/agent-entrypoint/internal/users"
 )
 
 func init() {
-	// The drop changes only this OS thread (execas.Drop): the goroutine
-	// that runs the shim stays on it until exec, so nothing of ours runs
-	// with ids the drop did not change.
+	// The drop changes only this OS thread (execas.Drop), and so do the
+	// file system ids a setuid start looks paths up with: the goroutine
+	// that runs the shim stays on it until exec.
 	runtime.LockOSThread()
 }
 
@@ -31,100 +26,12 @@ func init() {
 const exitFailure = 125
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	os.Exit(run(os.Args, os.Environ()))
 }
 
-func run(args []string) int {
-	log := &logger{}
-	cfg, err := parseConfig(args, os.LookupEnv)
-	if err != nil {
-		log.error(err)
-		return exitFailure
-	}
-	log.debug = cfg.Debug
-	if cfg.Help {
-		fmt.Print(usage)
-		return 0
-	}
-	if cfg.Version {
-		fmt.Println("agent-entrypoint", version())
-		return 0
-	}
-	cond, err := startup.Detect()
-	if err != nil {
-		log.error(err)
-		return exitFailure
-	}
-
-	if cond.Root() && cfg.UID == users.NoID {
-		log.debugf("no target uid given: running the command as root")
-		env := os.Environ()
-		if p, export := agentSocket(); export {
-			env = setEnv(env, "SSH_AUTH_SOCK="+p)
-		}
-		return execCommand(log, cfg.Command, env)
-	}
-	if cond.Setuid() {
-		if err := checkSetuidRequest(cfg, cond); err != nil {
-			log.error(err)
-			return exitFailure
-		}
-		// What the privileged phase creates (the marker, the lock, parents
-		// of the home) belongs to root's group, not to the caller's.
-		// Without CAP_SETGID (--cap-drop ALL) it stays the caller's: the
-		// files are root-owned and not group-writable either way.
-		_ = execas.SetEGID(0)
-		if err := startup.ClaimStart(); err != nil {
-			// A later `docker exec` or a process the command started: it
-			// gets its own ids back and nothing else.
-			log.debugf("no privileged phase: %v", err)
-			if err := execas.Drop(realCreds(cond)); err != nil {
-				log.error(err)
-				return exitFailure
-			}
-			return execCommand(log, cfg.Command, os.Environ())
-		}
-	}
-
-	if why := cond.SetuidVoided(); why != "" {
-		err := hint(fmt.Errorf("started without root although installed setuid: %s", why),
-			"start as root with AGENT_ENTRYPOINT_UID instead, or drop the option that voids setuid (no-new-privileges, allowPrivilegeEscalation: false, a nosuid mount)")
-		if cfg.Strict {
-			log.error(err)
-			return exitFailure
-		}
-		log.warn(err)
-	}
-
-	s := &start{cfg: cfg, cond: cond, log: log}
-	if err := s.prepare(); err != nil {
-		log.error(err)
-		return exitFailure
-	}
-	if err := s.apply(); err != nil {
-		log.error(err)
-		return exitFailure
-	}
-	if cond.EUID == 0 {
-		done := log.step("drop privileges")
-		err := execas.Drop(s.creds())
-		done()
-		if err != nil {
-			log.error(fmt.Errorf("drop privileges: %w", err))
-			return exitFailure
-		}
-	}
-	env, err := s.environment()
-	if err != nil {
-		log.error(err)
-		return exitFailure
-	}
-	return execCommand(log, cfg.Command, env)
-}
-
-// execCommand only returns when exec failed, with the exit status for it.
-func execCommand(log *logger, argv, env []string) int {
-	err := execas.Exec(argv, env)
-	log.error(err)
-	return execas.ExitCode(err)
+// run chooses the mode from argv[0] and the first argument; only this
+// layer reads the process's environment, and hands it down.
+func run(argv, env []string) int {
+	log := &logger{out: stderr}
+	return entrypoint(log, argv[1:], env)
 }

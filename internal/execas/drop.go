@@ -32,8 +32,15 @@ type Creds struct {
 // x/sys/unix's Setgroups is already single-thread.
 //
 // The order matters: groups, then gid, then uid, because setting groups and
-// gids needs CAP_SETGID, which the thread loses when its uid leaves 0.
+// gids needs CAP_SETGID, which the thread loses when its uid leaves 0. The
+// ambient and inheritable capability sets go first: setresuid clears the
+// permitted and effective sets, not the inheritable one, and a file with
+// inheritable file capabilities (cap_dac_override+ei) would hand them to
+// the command.
 func Drop(c Creds) error {
+	if err := clearInheritable(); err != nil {
+		return err
+	}
 	// Groups already right are left alone: setgroups needs CAP_SETGID,
 	// which a setuid start under --cap-drop ALL does not have.
 	if have, err := unix.Getgroups(); err != nil || !sameGroups(have, c.Groups) {
@@ -70,8 +77,11 @@ func rawSetres(trap uintptr, r, e, s int) error {
 }
 
 // Verify checks that the process holds exactly c: real, effective and saved
-// ids, the supplementary groups, and, unless c is root, no capability and no
-// way back to uid or gid 0.
+// ids, the supplementary groups, and, unless c is root, no way back to uid
+// or gid 0 and no capability in the permitted, effective, inheritable or
+// ambient set. The bounding set is left as the runtime made it: it limits
+// what a setuid program of the image (sudo, ping) may gain, and emptying
+// it would break those for every image that ships them.
 func Verify(c Creds) error {
 	ruid, euid, suid := unix.Getresuid()
 	if ruid != c.UID || euid != c.UID || suid != c.UID {
@@ -101,17 +111,78 @@ func Verify(c Creds) error {
 			return fmt.Errorf("%w: setgid(0) succeeded", ErrReversible)
 		}
 	}
-	var hdr = unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	sets, err := Capabilities()
+	if err != nil {
+		return err
+	}
+	if sets.Permitted != 0 || sets.Effective != 0 || sets.Inheritable != 0 {
+		return fmt.Errorf("%w: capabilities remain (permitted %#x, effective %#x, inheritable %#x)",
+			ErrReversible, sets.Permitted, sets.Effective, sets.Inheritable)
+	}
+	if n, err := ambientCount(); err != nil || n > 0 {
+		return fmt.Errorf("%w: %d ambient capabilities remain (%v)", ErrReversible, n, err)
+	}
+	return nil
+}
+
+// CapSets are the calling thread's capability sets, bit n for capability n.
+type CapSets struct{ Effective, Permitted, Inheritable uint64 }
+
+// Capabilities reads the calling thread's capability sets by system call,
+// so that no /proc is needed.
+func Capabilities() (CapSets, error) {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return CapSets{}, os.NewSyscallError("capget", err)
+	}
+	join := func(lo, hi uint32) uint64 { return uint64(hi)<<32 | uint64(lo) }
+	return CapSets{
+		Effective:   join(data[0].Effective, data[1].Effective),
+		Permitted:   join(data[0].Permitted, data[1].Permitted),
+		Inheritable: join(data[0].Inheritable, data[1].Inheritable),
+	}, nil
+}
+
+// clearInheritable empties the calling thread's ambient and inheritable
+// capability sets and keeps the others. Lowering them needs no capability.
+func clearInheritable() error {
+	// EINVAL: a kernel before 4.3 has no ambient set to clear.
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil && err != unix.EINVAL {
+		return os.NewSyscallError("prctl", err)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	if err := unix.Capget(&hdr, &data[0]); err != nil {
 		return os.NewSyscallError("capget", err)
 	}
-	for _, d := range data {
-		if d.Effective != 0 || d.Permitted != 0 {
-			return fmt.Errorf("%w: capabilities remain (permitted %#x)", ErrReversible, uint64(data[1].Permitted)<<32|uint64(data[0].Permitted))
-		}
+	if data[0].Inheritable == 0 && data[1].Inheritable == 0 {
+		return nil
+	}
+	data[0].Inheritable, data[1].Inheritable = 0, 0
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return os.NewSyscallError("capset", err)
 	}
 	return nil
+}
+
+// ambientCount counts the capabilities in the calling thread's ambient
+// set, asking for each until the kernel says there are no more.
+func ambientCount() (int, error) {
+	n := 0
+	for c := 0; c < 64; c++ {
+		set, err := unix.PrctlRetInt(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_IS_SET, uintptr(c), 0, 0)
+		if err == unix.EINVAL {
+			// Past the last capability, or a kernel without ambient
+			// capabilities (before 4.3), which has none to keep.
+			return n, nil
+		}
+		if err != nil {
+			return n, os.NewSyscallError("prctl", err)
+		}
+		n += set
+	}
+	return n, nil
 }
 
 // sameGroups compares two group lists as sets.

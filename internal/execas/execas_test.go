@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agent-entrypoint/agent-entrypoint/internal/testcover"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -34,8 +36,25 @@ func TestMain(m *testing.M) {
 }
 
 // dropAndExecChild keeps other threads of its own busy, as a runtime's
-// threads may be, then drops only its own thread and execs.
+// threads may be, puts CAP_DAC_OVERRIDE in its inheritable and ambient
+// sets, as a runtime may leave them, then drops only its own thread and
+// execs.
 func dropAndExecChild() int {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		fmt.Println("capget:", err)
+		return 1
+	}
+	data[0].Inheritable |= 1 << unix.CAP_DAC_OVERRIDE
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		fmt.Println("capset:", err)
+		return 1
+	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, unix.CAP_DAC_OVERRIDE, 0, 0); err != nil {
+		fmt.Println("raise ambient:", err)
+		return 1
+	}
 	for range 4 {
 		go func() {
 			runtime.LockOSThread()
@@ -81,7 +100,7 @@ func TestDrop(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), childEnv+"="+secret)
+	cmd.Env = append(testcover.Environ(t), childEnv+"="+secret)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("child: %v\n%s", err, out)
@@ -103,7 +122,7 @@ func TestDropThenExec(t *testing.T) {
 		t.Skip("no cat in PATH")
 	}
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), execChildEnv+"="+cat+" /proc/self/status")
+	cmd.Env = append(testcover.Environ(t), execChildEnv+"="+cat+" /proc/self/status")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("child: %v\n%s", err, out)
@@ -116,6 +135,7 @@ func TestDropThenExec(t *testing.T) {
 	for k, want := range map[string]string{
 		"Uid": "1000 1000 1000 1000", "Gid": "1000 1000 1000 1000", "Groups": "100 1000",
 		"CapPrm": "0000000000000000", "CapEff": "0000000000000000", "Threads": "1",
+		"CapInh": "0000000000000000", "CapAmb": "0000000000000000",
 	} {
 		if status[k] != want {
 			t.Errorf("command's %s = %q, want %q", k, status[k], want)

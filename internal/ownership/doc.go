@@ -11,7 +11,9 @@
 // tree. A fixed pool of workers shares a stack of directories still to visit;
 // the stack holds paths below the root, not descriptors, so a wide or deep
 // tree costs memory, never file descriptors. An entry that is already right
-// is only looked at, so a second start is close to free.
+// is only looked at, so a second start is close to free. A regular file
+// keeps its set-user-ID and set-group-ID bits (chown clears them) only
+// where they would not run it as uid 0 or gid 0.
 //
 // It deliberately does not: follow symlinks (a link owned by the old uid is
 // changed itself, its target never), walk through a root that is a symlink,

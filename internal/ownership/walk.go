@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/agent-entrypoint/agent-entrypoint/internal/safefs"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -81,11 +83,10 @@ func DefaultWorkers() int {
 }
 
 // Test hooks: now is the clock, beforeOpen runs before a queued directory
-// is opened, and noOpenat2 makes openBelow take the path older kernels take.
+// is opened.
 var (
 	now        = time.Now
 	beforeOpen func(rel string)
-	noOpenat2  atomic.Bool
 )
 
 // Walk gives the entries of the tree at root that c names their new ids,
@@ -369,54 +370,11 @@ func (w *walker) openDir(it dirItem) (int, error) {
 }
 
 // openBelow opens the directory at rel below the root for reading, with no
-// symlink and no mount crossing in any component.
+// symlink and no mount crossing in any component. A mount crossed where
+// the kernel lacks openat2 is caught by openDir's check of the directory's
+// identity.
 func (w *walker) openBelow(rel string) (int, error) {
-	const flags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
-	if !noOpenat2.Load() {
-		fd, err := unix.Openat2(w.rootfd, rel, &unix.OpenHow{
-			Flags: flags,
-			// BENEATH: nothing outside the root is reached, not even by
-			// "..". NO_SYMLINKS: no component is a symlink, not just the
-			// last. NO_XDEV: no component crosses a mount, bind mounts
-			// of this same file system included.
-			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_XDEV,
-		})
-		switch err {
-		case nil:
-			return fd, nil
-		case unix.ENOSYS, unix.EPERM:
-			// No openat2 before Linux 5.6, and older seccomp profiles
-			// refuse it with either errno: walk as those kernels must.
-			noOpenat2.Store(true)
-		case unix.EAGAIN:
-			// A rename elsewhere raced the lookup; the component walk
-			// below does not need the kernel's rename check.
-		default:
-			return -1, err
-		}
-	}
-	// One component at a time, each relative to the one before and opened
-	// O_NOFOLLOW, so that no component can be a symlink. A mount crossed
-	// on the way is caught by openDir's check of the last one's identity.
-	// Nothing stands in for RESOLVE_BENEATH: rel is made of names read
-	// from directories, which never include "." or "..".
-	dir := w.rootfd
-	for {
-		name, rest, more := strings.Cut(rel, "/")
-		f := flags
-		if more {
-			// O_PATH: the components on the way are only passed through.
-			f = unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
-		}
-		fd, err := unix.Openat(dir, name, f, 0)
-		if dir != w.rootfd {
-			unix.Close(dir)
-		}
-		if err != nil || !more {
-			return fd, err
-		}
-		dir, rel = fd, rest
-	}
+	return safefs.OpenBeneath(w.rootfd, rel, unix.O_RDONLY|unix.O_DIRECTORY, true)
 }
 
 // entry changes one directory entry if it needs it, and queues it if it is
@@ -499,7 +457,10 @@ func (w *walker) chownSetID(dirfd int, rel, name string) {
 // bit only together with group execute), for root too since Linux 2.2.13,
 // so that a file handed to someone else does not keep running with
 // privileges its new owner did not give it. Here the same user only changes
-// number, so the file keeps the mode the image gave it.
+// number, so the file keeps the mode the image gave it, except a bit that
+// would now run the file as uid 0 or gid 0: a user moved to gid 0
+// (--user 1001:0) must not turn its group's setgid file into a setgid-root
+// one.
 func (w *walker) chownFD(fd int, st *unix.Stat_t, path string) {
 	uid, gid, change := w.c.ids(st)
 	if !change {
@@ -520,15 +481,27 @@ func (w *walker) chownFD(fd int, st *unix.Stat_t, path string) {
 		w.errs.add(&os.PathError{Op: "stat", Path: path, Err: err})
 		return
 	}
-	if after.Mode&0o7777 == st.Mode&0o7777 {
+	want := keptMode(st.Mode, after.Uid, after.Gid)
+	if after.Mode&0o7777 == want {
 		return
 	}
-	// fchmod(2) refuses O_PATH descriptors and fchmodat(2) follows a
-	// symlink; the /proc magic link resolves to the very inode fd holds.
-	proc := "/proc/self/fd/" + strconv.Itoa(fd)
-	if err := unix.Fchmodat(unix.AT_FDCWD, proc, st.Mode&0o7777, 0); err != nil {
+	if err := safefs.ChmodFD(fd, want); err != nil {
 		w.errs.add(&os.PathError{Op: "chmod", Path: path, Err: err})
 	}
+}
+
+// keptMode is the mode a moved regular file gets back: the image's, less
+// a set-user-ID bit on a file now owned by uid 0 and a set-group-ID bit on
+// one now owned by gid 0.
+func keptMode(mode, uid, gid uint32) uint32 {
+	m := mode & 0o7777
+	if uid == 0 {
+		m &^= unix.S_ISUID
+	}
+	if gid == 0 {
+		m &^= unix.S_ISGID
+	}
+	return m
 }
 
 // progress writes a line if the last one is at least progressEvery old.

@@ -3,6 +3,7 @@ package ownership
 import (
 	"errors"
 	"fmt"
+	"github.com/agent-entrypoint/agent-entrypoint/internal/safefs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -35,9 +36,8 @@ func bothOpens(t *testing.T, f func(t *testing.T)) {
 			name = "components"
 		}
 		t.Run(name, func(t *testing.T) {
-			old := noOpenat2.Load()
-			noOpenat2.Store(components)
-			t.Cleanup(func() { noOpenat2.Store(old) })
+			safefs.DisableOpenat2(components)
+			t.Cleanup(func() { safefs.DisableOpenat2(false) })
 			f(t)
 		})
 	}
@@ -177,14 +177,16 @@ func TestWalk(t *testing.T) {
 		}
 		checkOutside(t, outside)
 		want := map[string]owner{
-			"":               {2000, 2000, 0o755},
-			"d3/d3/d3/f14":   {2000, 2000, 0o644},
-			"rootfile":       {0, 0, 0o644},
-			"uid-only":       {2000, 0, 0o644},
-			"gid-only":       {1234, 2000, 0o644},
-			"setuid":         {2000, 2000, 0o4755},
-			"setgid":         {2000, 2000, 0o2755},
-			"setuid-root":    {0, 2000, 0o4755},
+			"":             {2000, 2000, 0o755},
+			"d3/d3/d3/f14": {2000, 2000, 0o644},
+			"rootfile":     {0, 0, 0o644},
+			"uid-only":     {2000, 0, 0o644},
+			"gid-only":     {1234, 2000, 0o644},
+			"setuid":       {2000, 2000, 0o4755},
+			"setgid":       {2000, 2000, 0o2755},
+			// Its group moved, and it now runs as root for a group the
+			// image never gave it to: the bit is not put back.
+			"setuid-root":    {0, 2000, 0o0755},
 			"rootdir":        {0, 0, 0o755},
 			"rootdir/inside": {2000, 2000, 0o644},
 			"hardlink":       {2000, 2000, 0o644},
@@ -570,5 +572,43 @@ func TestWalkProgress(t *testing.T) {
 				t.Errorf("final report %+v does not give the totals %+v", final, stats)
 			}
 		})
+	}
+}
+
+func TestKeptMode(t *testing.T) {
+	for _, tc := range []struct {
+		mode, uid, gid, want uint32
+	}{
+		{0o6755, 2000, 2000, 0o6755},
+		{0o6755, 0, 2000, 0o2755},
+		{0o6755, 2000, 0, 0o4755},
+		{0o2755, 2001, 0, 0o0755},
+		{0o4711, 0, 0, 0o0711},
+		{0o0644, 0, 0, 0o0644},
+	} {
+		if got := keptMode(tc.mode, tc.uid, tc.gid); got != tc.want {
+			t.Errorf("keptMode(%o, %d, %d) = %o, want %o", tc.mode, tc.uid, tc.gid, got, tc.want)
+		}
+	}
+}
+
+// TestWalkToGIDZero moves a user's group to gid 0, as --user 1001:0 of an
+// image user does: its setgid file must not become setgid root.
+func TestWalkToGIDZero(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	mkfile(t, filepath.Join(dir, "tool"), 1000, 1000, 0o2755)
+	mkfile(t, filepath.Join(dir, "both"), 1000, 1000, 0o6755)
+	if _, err := Walk(dir, Change{OldUID: 1000, NewUID: 1001, OldGID: 1000, NewGID: 0}, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]uint32{"tool": 0o0755, "both": 0o4755} {
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(dir, name), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Gid != 0 || st.Mode&0o7777 != want {
+			t.Errorf("%s: gid %d mode %o, want gid 0 mode %o", name, st.Gid, st.Mode&0o7777, want)
+		}
 	}
 }
