@@ -80,8 +80,13 @@ func Claim(first bool) (Outcome, error) {
 	}
 	dirs := make([]dirState, len(Dirs))
 	for i, d := range Dirs {
-		dirs[i] = examine(d, name)
+		var err error
+		dirs[i], err = examine(d, name)
 		defer dirs[i].close()
+		if err != nil {
+			// What cannot be looked at may hold a marker: fail closed.
+			return 0, fmt.Errorf("%w: %w", ErrUnrecorded, err)
+		}
 	}
 	out, candidates := decide(dirs)
 	if out != 0 {
@@ -100,7 +105,10 @@ func Claim(first bool) (Outcome, error) {
 		// Another process that looked at the same moment may have put its
 		// marker into another directory: then neither may go on.
 		for j := range dirs {
-			if j != i && dirs[j].fd >= 0 && markerThere(dirs[j].fd, name) {
+			if j == i || dirs[j].fd < 0 {
+				continue
+			}
+			if there, err := markerThere(dirs[j].fd, name); there || err != nil {
 				return Taken, nil
 			}
 		}
@@ -146,26 +154,33 @@ func decide(dirs []dirState) (Outcome, []int) {
 }
 
 // examine opens a candidate directory without following a symlink and
-// looks for the marker in it.
-func examine(path, name string) dirState {
+// looks for the marker in it. A directory that is not there, or is a
+// symlink, holds no marker: none was ever made through a link. Any other
+// failure to look is an error, since a marker may be there.
+func examine(path, name string) (dirState, error) {
 	d := dirState{path: path, fd: -1}
 	fd, err := unix.Open(path, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
+	switch err {
+	case nil:
+	case unix.ENOENT, unix.ENOTDIR, unix.ELOOP:
 		d.why = &os.PathError{Op: "open", Path: path, Err: err}
-		return d
+		return d, nil
+	default:
+		return d, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	d.fd = fd
-	d.present = markerThere(fd, name)
+	if d.present, err = markerThere(fd, name); err != nil {
+		return d, &os.PathError{Op: "look for the marker in", Path: path, Err: err}
+	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		d.why = &os.PathError{Op: "stat", Path: path, Err: err}
-		return d
+		return d, &os.PathError{Op: "stat", Path: path, Err: err}
 	}
 	d.trusted, d.why = trusted(st.Uid, st.Mode)
 	if d.why != nil {
 		d.why = &os.PathError{Op: "use", Path: path, Err: d.why}
 	}
-	return d
+	return d, nil
 }
 
 // trusted is the rule for a marker directory: root's, and either writable
@@ -181,13 +196,19 @@ func trusted(uid, mode uint32) (bool, error) {
 	return true, nil
 }
 
-// markerThere reports whether anything by the marker's name is in dir;
-// when that cannot be told, it reports true: fail closed.
-func markerThere(dir int, name string) bool {
+// markerThere reports whether anything by the marker's name is in dir,
+// of whatever type and owner.
+func markerThere(dir int, name string) (bool, error) {
 	var st unix.Stat_t
 	// AT_SYMLINK_NOFOLLOW: a link by that name counts itself.
-	err := unix.Fstatat(dir, name, &st, unix.AT_SYMLINK_NOFOLLOW)
-	return err != unix.ENOENT
+	switch err := unix.Fstatat(dir, name, &st, unix.AT_SYMLINK_NOFOLLOW); err {
+	case nil:
+		return true, nil
+	case unix.ENOENT:
+		return false, nil
+	default:
+		return false, err
+	}
 }
 
 func create(dir int, name string) error {
@@ -228,7 +249,13 @@ func markerName() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return ".agent-entrypoint-started-" + bootID + "-" + nsIno + "-" + start, nil
+	return markerFor(bootID, nsIno, start), nil
+}
+
+// markerFor is the marker's name for one boot, PID namespace and PID 1
+// start time.
+func markerFor(bootID, pidNS, start string) string {
+	return ".agent-entrypoint-started-" + bootID + "-" + pidNS + "-" + start
 }
 
 // startTime returns field 22 of a /proc/PID/stat line, the start time in
