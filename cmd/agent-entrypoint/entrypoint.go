@@ -34,6 +34,11 @@ func entrypoint(log *logger, args, env []string) int {
 	}
 	kind := policy.KindOf(cred)
 	claimed, claimErr := claimStart(log, kind)
+	verdict := policy.AfterClaim(kind, claimed, cred.SetuidBit)
+	if verdict == policy.FailClosed {
+		log.error(fmt.Errorf("%w; refusing to start, since a later process of this container could take the privileged phase", claimErr))
+		return exitFailure
+	}
 	image, err := imageSettings()
 	if err != nil {
 		log.error(err)
@@ -47,11 +52,7 @@ func entrypoint(log *logger, args, env []string) int {
 	if err := log.report(refused, false); err != nil {
 		return exitFailure
 	}
-	switch policy.AfterClaim(kind, claimed, cred.SetuidBit) {
-	case policy.FailClosed:
-		log.error(fmt.Errorf("%w; refusing to start, since a later process of this container could take the privileged phase", claimErr))
-		return exitFailure
-	case policy.DropAtOnce:
+	if verdict == policy.DropAtOnce {
 		// A later `docker exec` or a process the command started: it gets
 		// its own ids back and nothing else.
 		log.debugf("no privileged phase: the container start was claimed before")

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"slices"
 	"syscall"
 
 	"github.com/agent-entrypoint/agent-entrypoint/internal/accounts"
+	"github.com/agent-entrypoint/agent-entrypoint/internal/safefs"
 	"golang.org/x/sys/unix"
 )
 
@@ -137,36 +137,12 @@ func readFile(path string) (*file, error) {
 	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
 		return nil, &os.PathError{Op: "read", Path: path, Err: ErrNotRegular}
 	}
-	data, err := readCapped(fd, st.Size)
+	data, err := safefs.ReadFD(fd, maxFileSize, int(st.Size))
+	if errors.Is(err, safefs.ErrTooLarge) {
+		err = ErrTooLarge
+	}
 	if err != nil {
 		return nil, &os.PathError{Op: "read", Path: path, Err: err}
 	}
 	return &file{exists: true, data: data, mode: os.FileMode(st.Mode & 0o777), uid: int(st.Uid), gid: int(st.Gid), stamp: stampOf(&st)}, nil
-}
-
-// readCapped reads fd to its end, at most maxFileSize bytes. The buffer
-// starts at the size fstat gave plus a byte to see the end: one read in the
-// common case; a file that grew since is read on, up to the cap.
-func readCapped(fd int, size int64) ([]byte, error) {
-	data := make([]byte, 0, min(size, maxFileSize)+1)
-	for len(data) <= maxFileSize {
-		if len(data) == cap(data) {
-			data = slices.Grow(data, min(cap(data), maxFileSize+1-len(data)))
-		}
-		n, err := unix.Read(fd, data[len(data):cap(data)])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if n == 0 {
-			break
-		}
-		data = data[:len(data)+n]
-	}
-	if len(data) > maxFileSize {
-		return nil, ErrTooLarge
-	}
-	return data, nil
 }

@@ -269,10 +269,13 @@ func (s *staging) discard() {
 // replacing its inode. When data only appends to old, just the tail is
 // written, so a reader or a crash sees the old file or the new one.
 func rewriteInPlace(path string, old, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|unix.O_NOFOLLOW, 0)
+	// A blocking descriptor, as createTemp's: os.NewFile leaves it out of
+	// the runtime's poller.
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fileErr("write", path, err)
 	}
+	f := os.NewFile(uintptr(fd), path)
 	defer f.Close()
 	off := 0
 	if len(data) >= len(old) && string(data[:len(old)]) == string(old) {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/agent-entrypoint/agent-entrypoint/internal/safefs"
 	"golang.org/x/sys/unix"
 )
 
@@ -57,7 +58,7 @@ func First() (bool, string) {
 	if pid == 1 {
 		return true, ""
 	}
-	comm, _ := os.ReadFile("/proc/1/comm")
+	comm, _ := safefs.ReadFile("/proc/1/comm", 64)
 	name := strings.TrimSpace(string(comm))
 	if ppid == 1 && slices.Contains(inits, name) {
 		return true, ""
@@ -224,7 +225,7 @@ func create(dir int, name string) error {
 // markerName names this container start: the boot, the PID namespace and
 // PID 1's start time, which together never repeat.
 func markerName() (string, error) {
-	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	boot, err := safefs.ReadFile("/proc/sys/kernel/random/boot_id", 64)
 	if err != nil {
 		return "", err
 	}
@@ -241,7 +242,7 @@ func markerName() (string, error) {
 	if !ok || !ok2 || nsIno == "" || strings.Trim(nsIno, "0123456789") != "" {
 		return "", fmt.Errorf("parse pid namespace %q", ns)
 	}
-	stat, err := os.ReadFile("/proc/1/stat")
+	stat, err := safefs.ReadFile("/proc/1/stat", 4096)
 	if err != nil {
 		return "", err
 	}

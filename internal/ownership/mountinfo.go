@@ -2,10 +2,9 @@ package ownership
 
 import (
 	"bytes"
-	"fmt"
-	"io"
 	"os"
 
+	"github.com/agent-entrypoint/agent-entrypoint/internal/safefs"
 	"github.com/moby/sys/mountinfo"
 )
 
@@ -19,17 +18,9 @@ const mountinfoMax = 16 << 20
 
 // readMountPoints returns every mount point of this mount namespace.
 func readMountPoints() ([]string, error) {
-	f, err := os.Open(mountinfoPath)
+	data, err := safefs.ReadFile(mountinfoPath, mountinfoMax)
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, mountinfoMax+1))
-	if err != nil {
-		return nil, &os.PathError{Op: "read", Path: mountinfoPath, Err: err}
-	}
-	if len(data) > mountinfoMax {
-		return nil, &os.PathError{Op: "read", Path: mountinfoPath, Err: fmt.Errorf("larger than %d bytes", mountinfoMax)}
 	}
 	points, err := parseMountinfo(data)
 	if err != nil {

@@ -60,25 +60,11 @@ func ReadImageConfig(path string) ([]byte, error) {
 	if err := checkTrust(st); err != nil {
 		return nil, &os.PathError{Op: "read config", Path: path, Err: err}
 	}
-	data := make([]byte, maxConfigSize+1)
-	n := 0
-	for n < len(data) {
-		m, err := unix.Read(fd, data[n:])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, &os.PathError{Op: "read config", Path: path, Err: err}
-		}
-		if m == 0 {
-			break
-		}
-		n += m
+	data, err := safefs.ReadFD(fd, maxConfigSize, int(st.Size))
+	if err != nil {
+		return nil, &os.PathError{Op: "read config", Path: path, Err: err}
 	}
-	if n > maxConfigSize {
-		return nil, &os.PathError{Op: "read config", Path: path, Err: fmt.Errorf("larger than %d bytes", maxConfigSize)}
-	}
-	return data[:n], nil
+	return data, nil
 }
 
 // checkTrust is the config file's rule, for it and its directory: owned by

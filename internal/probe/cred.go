@@ -6,6 +6,7 @@ import (
 
 	"github.com/agent-entrypoint/agent-entrypoint/internal/execas"
 	"github.com/agent-entrypoint/agent-entrypoint/internal/policy"
+	"github.com/agent-entrypoint/agent-entrypoint/internal/safefs"
 	"golang.org/x/sys/unix"
 )
 
@@ -52,7 +53,7 @@ func Cred() (policy.Cred, error) {
 // InUserNS reports a user namespace other than the initial one, where uid
 // 0 is not the host's root (rootless Podman, userns-remap).
 func InUserNS() bool {
-	m, err := os.ReadFile("/proc/self/uid_map")
+	m, err := safefs.ReadFile("/proc/self/uid_map", 4096)
 	return err == nil && !isInitialUIDMap(m)
 }
 

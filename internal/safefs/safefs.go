@@ -9,8 +9,10 @@
 package safefs
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -146,4 +148,48 @@ func Ancestors(path string) []string {
 			return out
 		}
 	}
+}
+
+// ReadFile reads a small file (a /proc or /sys entry, a config file) of at
+// most max bytes with plain system calls: os.ReadFile would set up the
+// runtime's network poller on its first open, which costs two descriptors
+// and a thread, and with no descriptor left the runtime dies of it.
+func ReadFile(path string, max int) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	data, err := ReadFD(fd, max, 4096)
+	if err != nil {
+		return nil, &os.PathError{Op: "read", Path: path, Err: err}
+	}
+	return data, nil
+}
+
+// ErrTooLarge is returned by ReadFD for a file beyond its cap.
+var ErrTooLarge = errors.New("file too large")
+
+// ReadFD reads fd to its end, at most max bytes. The buffer starts at the
+// size the caller expects (fstat's, say) plus a byte to see the end: one
+// read in the common case; a file that grew since is read on, to the cap.
+func ReadFD(fd int, max, size int) ([]byte, error) {
+	data := make([]byte, 0, min(max, size)+1)
+	for len(data) <= max {
+		if len(data) == cap(data) {
+			data = slices.Grow(data, min(cap(data), max+1-len(data)))
+		}
+		n, err := unix.Read(fd, data[len(data):cap(data)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return data, nil
+		}
+		data = data[:len(data)+n]
+	}
+	return nil, ErrTooLarge
 }
