@@ -4,4 +4,9 @@ go 1.26.0
 
 require golang.org/x/sys v0.50.0
 
-require github.com/moby/sys/mountinfo v0.7.3
+require (
+	github.com/moby/sys/mountinfo v0.7.3
+	github.com/rogpeppe/go-internal v1.16.0
+)
+
+require golang.org/x/tools v0.26.0 // indirect

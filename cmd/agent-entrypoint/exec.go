@@ -20,15 +20,15 @@ func dropAndExec(log *logger, drop bool, creds execas.Creds, argv, env []string)
 			return exitFailure
 		}
 	}
-	beforeExec()
-	err := execas.Exec(argv, env)
+	err := execCommand(argv, env)
 	log.error(err)
 	return execas.ExitCode(err)
 }
 
-// beforeExec is a test hook: the tests write their coverage counters
-// there, since exec ends the process without its exit hooks.
-var beforeExec = func() {}
+// execCommand replaces the process with the command. The tests run the
+// command as a child instead and exit with its status, so that the
+// process's coverage counters are written at exit, which exec skips.
+var execCommand = execas.Exec
 
 // setEnv returns env with each KEY=value of set in place of any earlier
 // value of KEY: the one way the command's environment is built.
