@@ -7,6 +7,7 @@ require golang.org/x/sys v0.50.0
 require (
 	github.com/moby/sys/mountinfo v0.7.3
 	github.com/rogpeppe/go-internal v1.16.0
+	golang.org/x/crypto v0.59.0
 )
 
 require golang.org/x/tools v0.26.0 // indirect

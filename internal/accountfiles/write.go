@@ -3,6 +3,7 @@ package accountfiles
 import (
 	"errors"
 	"github.com/agent-entrypoint/agent-entrypoint/internal/accounts"
+	"github.com/agent-entrypoint/agent-entrypoint/internal/safefs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -36,8 +37,7 @@ func Lock(dir string) (unlock func(), err error) {
 		fd, err = unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 	}
 	if err != nil {
-		var st unix.Statfs_t
-		if unix.Statfs(dir, &st) == nil && st.Flags&unix.ST_RDONLY != 0 {
+		if safefs.ReadOnlyPath(dir) {
 			// A read-only /etc is the cause worth naming, whatever the
 			// permissions said first.
 			err = unix.EROFS
@@ -69,8 +69,7 @@ func (s *Snapshot) Writable(name string) error {
 	if !s.files[name].exists {
 		path = s.Dir // it will be created there
 	}
-	var st unix.Statfs_t
-	if unix.Statfs(path, &st) == nil && st.Flags&unix.ST_RDONLY != 0 {
+	if safefs.ReadOnlyPath(path) {
 		return fileErr("write", path, unix.EROFS)
 	}
 	// AT_EACCESS: check with the effective ids, which a setuid start

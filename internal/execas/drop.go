@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/agent-entrypoint/agent-entrypoint/internal/accounts"
 	"golang.org/x/sys/unix"
 )
 
@@ -187,8 +188,5 @@ func ambientCount() (int, error) {
 
 // sameGroups compares two group lists as sets.
 func sameGroups(a, b []int) bool {
-	a, b = slices.Clone(a), slices.Clone(b)
-	slices.Sort(a)
-	slices.Sort(b)
-	return slices.Equal(slices.Compact(a), slices.Compact(b))
+	return slices.Equal(accounts.SortedIDs(a), accounts.SortedIDs(b))
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/agent-entrypoint/agent-entrypoint/internal/accounts"
 	"github.com/agent-entrypoint/agent-entrypoint/internal/safefs"
 	"time"
 
@@ -36,9 +37,9 @@ var ErrInvalidID = errors.New("invalid id")
 // was changed.
 var ErrReplaced = errors.New("directory replaced during the walk")
 
-// maxID is the largest id accepted, as users.MaxID: 2^32-1 means "leave
-// unchanged" to chown(2), and many tools store ids as int32.
-const maxID = 1<<31 - 1
+// maxID is the largest id accepted: 2^32-1 means "leave unchanged" to
+// chown(2), and many tools store ids as int32.
+const maxID = accounts.MaxID
 
 // maxErrors is how many errors Walk reports one by one; the rest are
 // counted.

@@ -1,6 +1,7 @@
 // Command agentprobe asks the SSH agent at $SSH_AUTH_SOCK (or at the path
-// given as its only argument) for its identities and prints one line per
-// key, much as ssh-add -l does:
+// given as its only argument) for its identities, with
+// golang.org/x/crypto/ssh/agent, and prints one line per key, as ssh-add -l
+// does:
 //
 //	SHA256:<base64 fingerprint> <comment> (<key type>)
 //
@@ -12,9 +13,6 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -22,16 +20,10 @@ import (
 	"os"
 	"syscall"
 	"time"
-)
 
-// Message numbers of the agent protocol (draft-miller-ssh-agent).
-const (
-	agentcRequestIdentities = 11
-	agentIdentitiesAnswer   = 12
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 )
-
-// maxReply bounds what we read from the agent: a few keys need a few KiB.
-const maxReply = 256 << 10
 
 func main() {
 	path := os.Getenv("SSH_AUTH_SOCK")
@@ -62,51 +54,36 @@ func probe(w io.Writer, path string) error {
 	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
 		return err
 	}
-	// A message is a uint32 length followed by that many bytes, the first
-	// of which is the message number.
-	if _, err := conn.Write([]byte{0, 0, 0, 1, agentcRequestIdentities}); err != nil {
-		return fmt.Errorf("send request to agent: %s", errnoText(err))
+	keys, err := agent.NewClient(conn).List()
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		// OpenSSH's agent hangs up on peers whose uid it does not serve.
+		return errors.New("agent closed the connection without answering (does it serve this uid?)")
 	}
-	var lenBuf [4]byte
-	if _, err := io.ReadFull(conn, lenBuf[:]); err != nil {
-		if errors.Is(err, io.EOF) {
-			// OpenSSH's agent hangs up on peers whose uid it does not serve.
-			return errors.New("agent closed the connection without answering (does it serve this uid?)")
+	if err != nil {
+		return fmt.Errorf("list the agent's keys: %s", errnoText(err))
+	}
+	fmt.Fprintf(w, "identities: %d\n", len(keys))
+	for _, k := range keys {
+		pub, err := ssh.ParsePublicKey(k.Blob)
+		if err != nil {
+			return fmt.Errorf("parse the agent's key %q: %w", k.Comment, err)
 		}
-		return fmt.Errorf("read agent reply: %s", errnoText(err))
-	}
-	n := binary.BigEndian.Uint32(lenBuf[:])
-	if n == 0 || n > maxReply {
-		return fmt.Errorf("agent reply has bad length %d", n)
-	}
-	msg := make([]byte, n)
-	if _, err := io.ReadFull(conn, msg); err != nil {
-		return fmt.Errorf("read agent reply: %s", errnoText(err))
-	}
-	if msg[0] != agentIdentitiesAnswer {
-		return fmt.Errorf("agent answered message %d, want %d", msg[0], agentIdentitiesAnswer)
-	}
-	r := reader{b: msg[1:]}
-	count := r.uint32()
-	if r.err == nil && uint64(count) > uint64(len(r.b))/8 {
-		return fmt.Errorf("agent reply claims %d keys in %d bytes", count, len(r.b))
-	}
-	lines := make([]string, 0, count)
-	for i := uint32(0); i < count && r.err == nil; i++ {
-		blob := r.str()
-		comment := r.str()
-		typ := (&reader{b: blob}).str()
-		sum := sha256.Sum256(blob)
-		lines = append(lines, fmt.Sprintf("SHA256:%s %s (%s)", base64.RawStdEncoding.EncodeToString(sum[:]), comment, typ))
-	}
-	if r.err != nil {
-		return fmt.Errorf("parse agent reply: %w", r.err)
-	}
-	fmt.Fprintf(w, "identities: %d\n", count)
-	for _, l := range lines {
-		fmt.Fprintln(w, l)
+		fmt.Fprintf(w, "%s %s (%s)\n", ssh.FingerprintSHA256(pub), k.Comment, keyType(k.Format))
 	}
 	return nil
+}
+
+// keyType names a key type as ssh-add -l does: ED25519, RSA, ECDSA.
+func keyType(format string) string {
+	switch format {
+	case ssh.KeyAlgoED25519:
+		return "ED25519"
+	case ssh.KeyAlgoRSA:
+		return "RSA"
+	case ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521:
+		return "ECDSA"
+	}
+	return format
 }
 
 // errnoText reduces a network error to its errno's text when there is one:
@@ -117,37 +94,4 @@ func errnoText(err error) string {
 		return errno.Error()
 	}
 	return err.Error()
-}
-
-// reader decodes the protocol's uint32 and string (uint32 length + bytes).
-type reader struct {
-	b   []byte
-	err error
-}
-
-func (r *reader) uint32() uint32 {
-	if r.err != nil {
-		return 0
-	}
-	if len(r.b) < 4 {
-		r.err = io.ErrUnexpectedEOF
-		return 0
-	}
-	v := binary.BigEndian.Uint32(r.b)
-	r.b = r.b[4:]
-	return v
-}
-
-func (r *reader) str() []byte {
-	n := r.uint32()
-	if r.err != nil {
-		return nil
-	}
-	if uint64(n) > uint64(len(r.b)) {
-		r.err = io.ErrUnexpectedEOF
-		return nil
-	}
-	s := r.b[:n]
-	r.b = r.b[n:]
-	return s
 }

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestShippedDependencies builds the binary as releases are built and
+// checks what it links: the test-only modules (x/crypto's agent client,
+// testscript) must stay out of it.
+func TestShippedDependencies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "agent-entrypoint")
+	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-w -buildid=", "-o", bin, ".")
+	build.Env = append(build.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.Command("go", "version", "-m", bin).Output()
+	if err != nil {
+		t.Fatalf("go version -m: %v", err)
+	}
+	var deps []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "dep" {
+			deps = append(deps, f[1])
+		}
+	}
+	slices.Sort(deps)
+	if want := []string{"github.com/moby/sys/mountinfo", "golang.org/x/sys"}; !slices.Equal(deps, want) {
+		t.Errorf("the binary links %v, want only %v", deps, want)
+	}
+}
