@@ -4,10 +4,11 @@
 Usage: agent_sock.py PATH
 
 Binds a unix stream socket at PATH, leaves it root-owned with mode 0755 (as
-Docker Desktop mounts /run/host-services/ssh-auth.sock), and accepts and
-closes every connection, so a contestant that probes the socket with
-connect(2) sees a live listener and never blocks on a full backlog.
-Runs until killed.
+Docker Desktop mounts /run/host-services/ssh-auth.sock), and answers every
+connection as an SSH agent with no keys answers a request for its keys
+(a setuid start asks before it opens the socket up), then closes it, so a
+contestant that probes the socket sees a live agent and never blocks on a
+full backlog. Runs until killed.
 """
 
 import os
@@ -25,8 +26,16 @@ def main() -> None:
     srv.bind(path)
     os.chmod(path, 0o755)
     srv.listen(128)
+    # SSH_AGENT_IDENTITIES_ANSWER (12) with a key count of 0.
+    answer = b"\x00\x00\x00\x05\x0c\x00\x00\x00\x00"
     while True:
         conn, _ = srv.accept()
+        conn.settimeout(1)
+        try:
+            if conn.recv(5):
+                conn.sendall(answer)
+        except OSError:
+            pass
         conn.close()
 
 
