@@ -60,18 +60,34 @@ func apply(log *logger, p *probe.Probe, f *policy.Facts, e policy.Effective, use
 			log.debugf("created home %s", id.Home)
 		}
 	}
-	for _, g := range d.Grants {
-		s := p.Socket(g.Path)
-		old := s.Perm
-		if err := s.SetPerm(g.Perm); err != nil {
-			if err := a.fail(fmt.Errorf("grant socket: %w", err), "make the socket usable on the host, or set AGENT_ENTRYPOINT_SOCKET_MODE=none"); err != nil {
-				return d, err
-			}
-			continue
+	for _, act := range d.Sockets {
+		if err := a.socket(p, act, d.Identity.UID); err != nil {
+			return d, err
 		}
-		log.debugf("chmod %s %04o -> %04o", g.Path, old, g.Perm)
 	}
 	return d, nil
+}
+
+// socket changes one socket as act says; group and relay change none.
+func (a *applier) socket(p *probe.Probe, act policy.SocketAction, uid int) error {
+	s := p.Socket(act.Path)
+	var err error
+	switch act.Mode {
+	case policy.Chmod:
+		old := s.Perm
+		if err = s.SetPerm(act.Perm); err == nil {
+			a.log.debugf("chmod %s %04o -> %04o", act.Path, old, act.Perm)
+		}
+	case policy.Chown:
+		old := s.UID
+		if err = s.Chown(uid); err == nil {
+			a.log.debugf("chown %s %d -> %d", act.Path, old, uid)
+		}
+	}
+	if err != nil {
+		return a.fail(fmt.Errorf("grant socket: %w", err), "make the socket usable on the host, or set AGENT_ENTRYPOINT_SOCKET_MODE=relay")
+	}
+	return nil
 }
 
 // accounts takes the lock, reads the account files again, decides again

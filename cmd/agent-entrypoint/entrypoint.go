@@ -86,7 +86,11 @@ func entrypoint(log *logger, args, env []string) int {
 		return exitFailure
 	}
 	id := d.Identity
-	return dropAndExec(log, d.Drop, execas.Creds{UID: id.UID, GID: id.GID, Groups: d.Groups}, c.Command, setEnv(env, d.Env...))
+	creds := execas.Creds{UID: id.UID, GID: id.GID, Groups: d.Groups}
+	if len(d.Relays) > 0 {
+		return supervise(log, d, creds, c.Command, setEnv(env, d.Env...))
+	}
+	return dropAndExec(log, d.Drop, creds, c.Command, setEnv(env, d.Env...))
 }
 
 // claimStart claims the container start when the start holds root: every

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/agent-entrypoint/agent-entrypoint/internal/execas"
+	"github.com/agent-entrypoint/agent-entrypoint/internal/sockets"
 	"github.com/rogpeppe/go-internal/testscript"
 	"golang.org/x/sys/unix"
 )
@@ -142,6 +143,13 @@ func ids() {
 	fmt.Printf("uid=%d\neuid=%d\nsuid=%d\ngid=%d\ngroups=%s\n", ruid, euid, suid, unix.Getgid(), strings.Trim(fmt.Sprint(groups), "[]"))
 	for _, k := range []string{"HOME", "USER", "LOGNAME", "SSH_AUTH_SOCK"} {
 		fmt.Printf("%s=%s\n", k, os.Getenv(k))
+	}
+	if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" {
+		if a, err := sockets.AskAgentPath(sock, 5*time.Second); err != nil {
+			fmt.Printf("agent=%v\n", err)
+		} else {
+			fmt.Printf("agent=%d keys\n", a.Keys)
+		}
 	}
 	if len(os.Args) == 3 && os.Args[1] == "exit" {
 		n, _ := strconv.Atoi(os.Args[2])

@@ -124,17 +124,27 @@ func problemHint(p policy.Problem, caps []string) string {
 	case policy.SocketUnreachable:
 		return "mount the socket into a directory others may search, such as /run/host-services"
 	case policy.SocketNoConnect:
-		return "set AGENT_ENTRYPOINT_SOCKET_MODE=chmod"
+		return "set AGENT_ENTRYPOINT_SOCKET_MODE=auto"
 	case policy.SocketNoPrivilege:
 		return "start the container as root with AGENT_ENTRYPOINT_UID, or make the socket usable on the host"
 	case policy.SocketReadOnly:
-		return "mount the socket without :ro"
+		return "mount the socket without :ro, or set AGENT_ENTRYPOINT_SOCKET_MODE=relay"
 	case policy.SocketForeignOwner:
 		return "make the socket usable on the host (for rootless Podman, use an agent socket you own), or set AGENT_ENTRYPOINT_SOCKET_MODE=none"
 	case policy.SocketNotMounted:
 		return `mount the host's agent socket itself, e.g. -v "$SSH_AUTH_SOCK:/run/host-services/ssh-auth.sock"`
 	case policy.SocketNotAgent:
 		return "point SSH_AUTH_SOCK at the SSH agent's socket; name other sockets in the image's " + policy.ConfigFile
+	case policy.GroupZero:
+		return "set the socket's mode to relay (AGENT_ENTRYPOINT_SOCKETS=" + p.Path + "=relay, a root start)"
+	case policy.GroupNotWritable:
+		return "let the socket's group write it on the host (chmod g+w), or use chmod or relay for it"
+	case policy.RelayUngated:
+		return "start as root to relay it, or share it by group (AGENT_ENTRYPOINT_SOCKETS=" + p.Path + "=group in " + policy.ConfigFile + ")"
+	case policy.AccessNeedsRelay:
+		return "set AGENT_ENTRYPOINT_SOCKET_MODE=relay (or auto), or leave AGENT_ENTRYPOINT_AGENT_ACCESS unset"
+	case policy.DirNeedsRelay:
+		return "set AGENT_ENTRYPOINT_SOCKET_MODE=relay (or auto) to serve a directory of agent sockets"
 	}
 	return ""
 }
@@ -211,8 +221,11 @@ flags (each mirrors an environment variable; flags win):
   --chown P:P        AGENT_ENTRYPOINT_CHOWN   more trees whose files follow a moved user (repeatable)
   --home DIR         AGENT_ENTRYPOINT_HOME    home directory (default: the user's, else /home/NAME)
   --groups G,G       AGENT_ENTRYPOINT_GROUPS  extra supplementary groups, names or gids
-  --socket P:P       AGENT_ENTRYPOINT_SOCKETS more sockets to grant besides SSH_AUTH_SOCK (repeatable)
-  --socket-mode M    AGENT_ENTRYPOINT_SOCKET_MODE  chmod (default: mode 0666) or none
+  --socket P:P       AGENT_ENTRYPOINT_SOCKETS more sockets to grant besides SSH_AUTH_SOCK (repeatable),
+                                              each PATH or PATH=MODE
+  --socket-mode M    AGENT_ENTRYPOINT_SOCKET_MODE  auto (default), chmod, chown, group, relay or none
+  --agent-access A   AGENT_ENTRYPOINT_AGENT_ACCESS full (default), or sign: the relayed agent
+                                              lists keys and signs, and adds or removes none
   --strict           AGENT_ENTRYPOINT_STRICT  fail the start when any step cannot be done
   -v                 AGENT_ENTRYPOINT_DEBUG   log every step with its duration
   --help, --version
@@ -222,9 +235,13 @@ KEY=VALUE lines with the names above, except UID and GID, plus
 AGENT_ENTRYPOINT_HOME_BASE (default /home): a root start's defaults, and
 all a setuid start takes besides its own name, home, strict and debug.
 
-SSH_AUTH_SOCK names the agent socket; when it is unset and
-/run/host-services/ssh-auth.sock exists (Docker Desktop), that one is used
-and exported to COMMAND.
+SSH_AUTH_SOCK names the agent socket (or a directory of them, for the
+relay); when it is unset and /run/host-services/ssh-auth.sock exists
+(Docker Desktop), that one is used and exported to COMMAND. auto uses
+nothing when COMMAND's user can use the socket, chmod where that is enough,
+group for a socket its group may use, and the relay where nothing else
+works (an agent that serves another uid): then agent-entrypoint stays as
+PID 1, serves COMMAND a socket of its own, and ends with COMMAND.
 
 exit status: COMMAND's own; 125 the shim failed; 126 COMMAND cannot be
 executed; 127 COMMAND was not found.

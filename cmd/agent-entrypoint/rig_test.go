@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -30,6 +31,7 @@ func TestScripts(t *testing.T) {
 			"inroot": inroot,
 			"mksock": mksock,
 			"chown":  chown,
+			"agent":  agent,
 		},
 		Condition: func(cond string) (bool, error) {
 			if cond == "root" {
@@ -90,6 +92,63 @@ func mksock(ts *testscript.TestScript, neg bool, args []string) {
 	mode, err := strconv.ParseUint(args[1], 8, 32)
 	ts.Check(err)
 	ts.Check(os.Chmod(path, os.FileMode(mode)))
+}
+
+// agent PATH UID serves a stand-in SSH agent at PATH until the script
+// ends: as OpenSSH's agent does, it answers a request for its keys (one)
+// from root and from UID only, and hangs up on every other uid. The
+// bytes it is sent are counted in PATH.bytes when the script ends.
+func agent(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: agent PATH UID")
+	}
+	path := ts.MkAbs(args[0])
+	serves, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	ts.Check(os.MkdirAll(filepath.Dir(path), 0o755))
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	ts.Check(err)
+	ts.Check(unix.Bind(fd, &unix.SockaddrUnix{Name: path}))
+	ts.Check(unix.Listen(fd, 16))
+	var mu sync.Mutex
+	received := 0
+	go func() {
+		for {
+			c, _, err := unix.Accept4(fd, unix.SOCK_CLOEXEC)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				return
+			}
+			go func() {
+				defer unix.Close(c)
+				cred, err := unix.GetsockoptUcred(c, unix.SOL_SOCKET, unix.SO_PEERCRED)
+				if err != nil || (cred.Uid != 0 && int(cred.Uid) != serves) {
+					return
+				}
+				buf := make([]byte, 4096)
+				for {
+					n, err := unix.Read(c, buf)
+					if err != nil || n == 0 {
+						return
+					}
+					mu.Lock()
+					received += n
+					mu.Unlock()
+					// One key: a blob "k" and a comment "c".
+					unix.Write(c, []byte{0, 0, 0, 15, 12, 0, 0, 0, 1, 0, 0, 0, 1, 'k', 0, 0, 0, 1, 'c'})
+				}
+			}()
+		}
+	}()
+	ts.Defer(func() {
+		unix.Shutdown(fd, unix.SHUT_RDWR)
+		unix.Close(fd)
+		mu.Lock()
+		defer mu.Unlock()
+		os.WriteFile(path+".bytes", []byte(strconv.Itoa(received)+"\n"), 0o644)
+	})
 }
 
 // chown UID:GID PATH... changes the owner of files of the script.

@@ -43,9 +43,10 @@ var options = []option{
 	{"home", "AGENT_ENTRYPOINT_HOME", false, true, true, func(c *cli, v string) error { c.Home = v; return accounts.CheckHome(v) }},
 	{"", "AGENT_ENTRYPOINT_HOME_BASE", false, false, true, func(c *cli, v string) error { c.HomeBase = v; return accounts.CheckHome(v) }},
 	{"groups", "AGENT_ENTRYPOINT_GROUPS", false, true, true, setGroups},
-	{"socket", "AGENT_ENTRYPOINT_SOCKETS", false, true, true, func(c *cli, v string) (err error) { c.Sockets, err = appendPaths(c.Sockets, "socket", v); return }},
+	{"socket", "AGENT_ENTRYPOINT_SOCKETS", false, true, true, addSockets},
 	{"chown", "AGENT_ENTRYPOINT_CHOWN", false, true, true, func(c *cli, v string) (err error) { c.Chown, err = appendPaths(c.Chown, "chown path", v); return }},
 	{"socket-mode", "AGENT_ENTRYPOINT_SOCKET_MODE", false, true, true, func(c *cli, v string) (err error) { c.SocketMode, err = policy.ParseMode(v); return }},
+	{"agent-access", "AGENT_ENTRYPOINT_AGENT_ACCESS", false, true, true, func(c *cli, v string) (err error) { c.AgentAccess, err = policy.ParseAccess(v); return }},
 	{"strict", "AGENT_ENTRYPOINT_STRICT", true, true, true, func(c *cli, v string) (err error) { c.Strict, err = parseBool(v); return }},
 	{"v", "AGENT_ENTRYPOINT_DEBUG", true, true, true, func(c *cli, v string) (err error) { c.Debug, err = parseBool(v); return }},
 	{"help", "", true, true, false, func(c *cli, v string) (err error) { c.Help, err = parseBool(v); return }},
@@ -154,6 +155,29 @@ func setGroups(c *cli, v string) error {
 			return fmt.Errorf("group %w", err)
 		}
 		c.Groups = append(c.Groups, g)
+	}
+	return nil
+}
+
+// addSockets appends the sockets of the colon list v, each PATH or
+// PATH=MODE, to c's.
+func addSockets(c *cli, v string) error {
+	if c.Sockets == nil {
+		c.Sockets = []policy.SocketSpec{}
+	}
+	for _, item := range filepath.SplitList(v) {
+		if item == "" {
+			continue
+		}
+		spec, err := policy.ParseSocketSpec(item)
+		if err != nil {
+			return fmt.Errorf("socket %q: %w", item, err)
+		}
+		if !filepath.IsAbs(spec.Path) {
+			return fmt.Errorf("socket %q: not an absolute path", spec.Path)
+		}
+		spec.Path = filepath.Clean(spec.Path)
+		c.Sockets = append(c.Sockets, spec)
 	}
 	return nil
 }

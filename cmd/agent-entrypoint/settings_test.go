@@ -34,11 +34,11 @@ func TestParseCLI(t *testing.T) {
 		{"env target", []string{"--", "id"}, map[string]string{
 			"AGENT_ENTRYPOINT_UID": "1000", "AGENT_ENTRYPOINT_GID": "100", "AGENT_ENTRYPOINT_USER": "alice",
 			"AGENT_ENTRYPOINT_HOME": "/work", "AGENT_ENTRYPOINT_GROUPS": "users,4242",
-			"AGENT_ENTRYPOINT_SOCKETS": "/run/a.sock::/run/b.sock", "AGENT_ENTRYPOINT_SOCKET_MODE": "none",
+			"AGENT_ENTRYPOINT_SOCKETS": "/run/a.sock::/run/b.sock=group", "AGENT_ENTRYPOINT_SOCKET_MODE": "none",
 			"AGENT_ENTRYPOINT_STRICT": "1", "AGENT_ENTRYPOINT_DEBUG": "true",
 		}, func(t *testing.T, c cli) {
 			if c.UID != 1000 || c.GID != 100 || c.Name != "alice" || c.Home != "/work" ||
-				!slices.Equal(c.Groups, []string{"users", "4242"}) || !slices.Equal(c.Sockets, []string{"/run/a.sock", "/run/b.sock"}) ||
+				!slices.Equal(c.Groups, []string{"users", "4242"}) || !slices.Equal(c.Sockets, []policy.SocketSpec{{Path: "/run/a.sock"}, {Path: "/run/b.sock", Mode: policy.Group}}) ||
 				c.SocketMode != policy.None || !c.Strict || !c.Debug || !slices.Equal(c.Command, []string{"id"}) {
 				t.Errorf("got %+v", c)
 			}
@@ -46,7 +46,7 @@ func TestParseCLI(t *testing.T) {
 		{"flags win over env", []string{"--uid", "2000", "--gid=2001", "-v", "--socket", "/c.sock", "--strict=false", "id"},
 			map[string]string{"AGENT_ENTRYPOINT_UID": "1000", "AGENT_ENTRYPOINT_STRICT": "1", "AGENT_ENTRYPOINT_SOCKETS": "/a.sock"},
 			func(t *testing.T, c cli) {
-				if c.UID != 2000 || c.GID != 2001 || !c.Debug || c.Strict || !slices.Equal(c.Sockets, []string{"/a.sock", "/c.sock"}) {
+				if c.UID != 2000 || c.GID != 2001 || !c.Debug || c.Strict || !slices.Equal(c.Sockets, []policy.SocketSpec{{Path: "/a.sock"}, {Path: "/c.sock"}}) {
 					t.Errorf("got %+v", c)
 				}
 			}},
@@ -120,6 +120,8 @@ func TestParseCLIHostile(t *testing.T) {
 		{"AGENT_ENTRYPOINT_HOME": "relative"},
 		{"AGENT_ENTRYPOINT_SOCKETS": "relative.sock"},
 		{"AGENT_ENTRYPOINT_SOCKET_MODE": "777"},
+		{"AGENT_ENTRYPOINT_SOCKETS": "/a.sock=bogus"},
+		{"AGENT_ENTRYPOINT_AGENT_ACCESS": "admin"},
 		{"AGENT_ENTRYPOINT_STRICT": "maybe"},
 	} {
 		if _, err := parseCLI([]string{"id"}, lookupIn(envList(env))); err == nil {
@@ -150,13 +152,13 @@ func TestLookupIn(t *testing.T) {
 
 func TestParseConfigFile(t *testing.T) {
 	s, err := parseConfigFile([]byte("# the image's settings\n\n" +
-		"AGENT_ENTRYPOINT_USER = dev\nAGENT_ENTRYPOINT_SOCKETS=/var/run/docker.sock:/run/gpg.sock\n" +
+		"AGENT_ENTRYPOINT_USER = dev\nAGENT_ENTRYPOINT_SOCKETS=/var/run/docker.sock=group:/run/gpg.sock\n" +
 		"  AGENT_ENTRYPOINT_HOME_BASE=/workspaces\nAGENT_ENTRYPOINT_CHOWN=/work\nAGENT_ENTRYPOINT_GROUPS=docker\n" +
 		"AGENT_ENTRYPOINT_SOCKET_MODE=none\nAGENT_ENTRYPOINT_STRICT=1\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Name != "dev" || s.HomeBase != "/workspaces" || !slices.Equal(s.Sockets, []string{"/var/run/docker.sock", "/run/gpg.sock"}) ||
+	if s.Name != "dev" || s.HomeBase != "/workspaces" || !slices.Equal(s.Sockets, []policy.SocketSpec{{Path: "/var/run/docker.sock", Mode: policy.Group}, {Path: "/run/gpg.sock"}}) ||
 		!slices.Equal(s.Chown, []string{"/work"}) || !slices.Equal(s.Groups, []string{"docker"}) || s.SocketMode != policy.None ||
 		!s.Strict || s.UID != accounts.NoID {
 		t.Errorf("got %+v", s)

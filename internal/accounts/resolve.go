@@ -323,3 +323,12 @@ func Render(p Plan, db *DB) []Content {
 	}
 	return out
 }
+
+// AddGroup adds to p a group with gid, named name when that is a valid
+// name no group has, else group<gid>.
+func (p *Plan) AddGroup(db *DB, name string, gid int) {
+	if CheckName(name) != nil {
+		name = "group" + strconv.Itoa(gid)
+	}
+	p.addGroup(name, gid, db)
+}

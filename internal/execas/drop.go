@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"syscall"
+	"unsafe"
 
 	"github.com/agent-entrypoint/agent-entrypoint/internal/accounts"
 	"golang.org/x/sys/unix"
@@ -189,4 +191,51 @@ func ambientCount() (int, error) {
 // sameGroups compares two group lists as sets.
 func sameGroups(a, b []int) bool {
 	return slices.Equal(accounts.SortedIDs(a), accounts.SortedIDs(b))
+}
+
+// KeepOnly confines the whole process, every thread of it, to the
+// capabilities in keep, for a process that stays root and never execs
+// again (the relay's supervisor): the permitted and effective sets become
+// keep, the inheritable and ambient sets empty, the bounding set keep,
+// and no_new_privs is set. It verifies the calling thread's sets after.
+func KeepOnly(keep uint64) error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	data := [2]unix.CapUserData{
+		{Effective: uint32(keep), Permitted: uint32(keep)},
+		{Effective: uint32(keep >> 32), Permitted: uint32(keep >> 32)},
+	}
+	// Dropping from the bounding set needs CAP_SETPCAP, so it goes first.
+	for c := 0; c < 64; c++ {
+		if keep&(1<<c) != 0 {
+			continue
+		}
+		_, _, errno := syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(c), 0)
+		if errno == unix.EINVAL {
+			break // past the last capability
+		}
+		if errno != 0 && errno != unix.EPERM {
+			return os.NewSyscallError("prctl", errno)
+		}
+	}
+	for _, call := range []struct {
+		name string
+		trap uintptr
+		args [3]uintptr
+	}{
+		{"prctl", unix.SYS_PRCTL, [3]uintptr{unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0}},
+		{"capset", unix.SYS_CAPSET, [3]uintptr{uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0}},
+		{"prctl", unix.SYS_PRCTL, [3]uintptr{unix.PR_SET_NO_NEW_PRIVS, 1, 0}},
+	} {
+		if _, _, errno := syscall.AllThreadsSyscall(call.trap, call.args[0], call.args[1], call.args[2]); errno != 0 {
+			return os.NewSyscallError(call.name, errno)
+		}
+	}
+	sets, err := Capabilities()
+	if err != nil {
+		return err
+	}
+	if sets.Effective != keep || sets.Permitted != keep || sets.Inheritable != 0 {
+		return fmt.Errorf("confine the relay: capabilities are %#x/%#x/%#x, want %#x", sets.Effective, sets.Permitted, sets.Inheritable, keep)
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/agent-entrypoint/agent-entrypoint/internal/testcover"
 
@@ -21,9 +22,64 @@ import (
 const (
 	childEnv     = "EXECAS_TEST_CHILD"
 	execChildEnv = "EXECAS_TEST_EXEC"
+	keepChildEnv = "EXECAS_TEST_KEEP"
 )
 
+// keepOnlyChild confines itself, then prints every thread's capability
+// sets and no_new_privs, as /proc shows them.
+func keepOnlyChild() int {
+	// Threads of its own, to see that they are confined too.
+	for range 4 {
+		go func() {
+			runtime.LockOSThread()
+			select {}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	if err := KeepOnly(1<<unix.CAP_KILL | 1<<unix.CAP_DAC_OVERRIDE); err != nil {
+		fmt.Println("keep:", err)
+		return 1
+	}
+	tasks, _ := os.ReadDir("/proc/self/task")
+	seen := map[string]bool{}
+	for _, task := range tasks {
+		status, _ := os.ReadFile("/proc/self/task/" + task.Name() + "/status")
+		var sets []string
+		for line := range strings.Lines(string(status)) {
+			if strings.HasPrefix(line, "Cap") || strings.HasPrefix(line, "NoNewPrivs") {
+				sets = append(sets, strings.Join(strings.Fields(line), " "))
+			}
+		}
+		seen[strings.Join(sets, ", ")] = true
+	}
+	for s := range seen {
+		fmt.Println(s)
+	}
+	return 0
+}
+
+// TestKeepOnly confines a process with several threads to KILL and
+// DAC_OVERRIDE: every thread shows just those, and no_new_privs.
+func TestKeepOnly(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root's capabilities to drop")
+	}
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(testcover.Environ(t), keepChildEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	want := "CapInh: 0000000000000000, CapPrm: 0000000000000022, CapEff: 0000000000000022, CapBnd: 0000000000000022, CapAmb: 0000000000000000, NoNewPrivs: 1\n"
+	if string(out) != want {
+		t.Errorf("threads show\n%swant every one\n%s", out, want)
+	}
+}
+
 func TestMain(m *testing.M) {
+	if os.Getenv(keepChildEnv) != "" {
+		os.Exit(keepOnlyChild())
+	}
 	if os.Getenv(execChildEnv) != "" {
 		runtime.LockOSThread()
 		os.Exit(dropAndExecChild())

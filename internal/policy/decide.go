@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -44,8 +43,10 @@ type Decision struct {
 	// Drop: the start holds root and drops to Identity with Groups.
 	Drop   bool
 	Groups []int
-	// Grants are the sockets to chmod.
-	Grants []Grant
+	// Sockets say what the start does with each socket, Relays which of
+	// them it serves the target in their place (it then stays, as PID 1).
+	Sockets []SocketAction
+	Relays  []Upstream
 	// Env are the variables the command gets on top of the start's own.
 	Env []string
 	// Problems are the steps that cannot be done, in the order found.
@@ -65,12 +66,6 @@ type HomeDecision struct {
 	// directory from there down to be root's alone (a setuid start).
 	Base     string
 	RootOnly bool
-}
-
-// Grant is a socket to chmod.
-type Grant struct {
-	Path string
-	Perm uint32
 }
 
 // Fatal returns the first problem that stops the start, if any.
@@ -382,81 +377,18 @@ func below(path, base string) bool {
 	return strings.HasPrefix(path, base+"/") && !slices.Contains(strings.Split(path, "/"), "..")
 }
 
-// checkSockets decides which sockets to chmod, and reports each socket the
-// target will not be able to connect to.
-func (d *decider) checkSockets() {
-	who := Who{UID: d.Identity.UID, Groups: d.Groups}
-	for _, s := range d.f.Sockets {
-		if s.Err != nil {
-			d.socketMissing(s)
-			continue
-		}
-		if dir := who.blockedAt(s.Dirs); dir != "" {
-			d.problem(Problem{Kind: SocketUnreachable, Path: s.Path,
-				Err: fmt.Errorf("uid %d cannot reach %s: directory %s is not searchable", who.UID, s.Path, dir)})
-			continue
-		}
-		if who.CanConnect(s) {
-			continue
-		}
-		cannot := fmt.Errorf("uid %d cannot connect to %s (owner %d:%d, mode %04o)", who.UID, s.Path, s.UID, s.GID, s.Perm)
-		p := Problem{Path: s.Path, UID: who.UID}
-		switch {
-		case d.e.SocketMode == None:
-			p.Kind, p.Err = SocketNoConnect, cannot
-		case !d.Drop:
-			p.Kind, p.Err = SocketNoPrivilege, fmt.Errorf("%w: a start without root cannot change it", cannot)
-		case s.ReadOnly:
-			p.Kind, p.Err = SocketReadOnly, fmt.Errorf("%w: it is on a read-only mount", cannot)
-		case s.UID == overflowUID && d.f.InUserNS:
-			// Root of a user namespace (rootless Podman) may not change an
-			// inode whose owner it cannot map, whatever its capabilities.
-			p.Kind, p.Err = SocketForeignOwner, fmt.Errorf("%w: its owner is outside this user namespace", cannot)
-		case d.Kind == Setuid && s.Agent && !s.MountPoint:
-			// A socket made inside the container is no host's agent: a
-			// setuid start opens up only what was mounted in.
-			p.Kind, p.Err = SocketNotMounted, fmt.Errorf("%w: a setuid start opens up only a socket mounted into the container", cannot)
-		case d.Kind == Setuid && s.Agent && (!s.Asked || s.AgentErr != nil):
-			p.Kind, p.Err = SocketNotAgent, fmt.Errorf("%w: a setuid start opens up only an SSH agent, and it %v", cannot, agentWhy(s))
-		case s.UID != d.f.Cred.EUID && len(d.missingCaps(CapFowner)) > 0:
-			p.Kind, p.Err, p.Caps = MissingCaps, fmt.Errorf("%w: missing capability FOWNER to chmod it", cannot), d.missingCaps(CapFowner)
-		default:
-			d.Grants = append(d.Grants, Grant{Path: s.Path, Perm: s.Perm&^0o777 | 0o666})
-			continue
-		}
-		d.problem(p)
-	}
-}
-
-func agentWhy(s SocketFact) error {
-	if s.AgentErr != nil {
-		return s.AgentErr
-	}
-	return errors.New("was not asked")
-}
-
-// socketMissing reports a socket that could not be opened as one.
-func (d *decider) socketMissing(s SocketFact) {
-	p := Problem{Kind: SocketMissing, Path: s.Path, Err: fmt.Errorf("skip socket: %w", s.Err)}
-	switch {
-	case !strings.HasPrefix(s.Path, "/"):
-		p.Kind, p.Err = SocketBadPath, fmt.Errorf("skip socket %q: not an absolute path", s.Path)
-	case s.NotSocket:
-		p.Kind = SocketNotSocket
-	}
-	d.problem(p)
-}
-
 // environment is what the command gets on top of the start's own
 // environment: HOME, USER and LOGNAME of the target, and SSH_AUTH_SOCK
-// when the agent was found at Docker Desktop's path.
+// when the agent was found at Docker Desktop's path. (A relayed agent's
+// SSH_AUTH_SOCK is the relay's, which only the start that serves it
+// knows.)
 func (d *decider) environment() {
 	id := d.Identity
 	if !slices.ContainsFunc(d.Env, func(kv string) bool { return strings.HasPrefix(kv, "HOME=") }) {
 		d.Env = append(d.Env, "HOME="+id.Home)
 	}
 	d.Env = append(d.Env, "USER="+id.Name, "LOGNAME="+id.Name)
-	if d.f.ExportAgent {
+	if d.f.ExportAgent && !slices.ContainsFunc(d.Relays, func(r Upstream) bool { return r.Agent }) {
 		d.Env = append(d.Env, "SSH_AUTH_SOCK="+DockerDesktopSocket)
 	}
 }

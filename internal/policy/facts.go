@@ -31,20 +31,39 @@ const DockerDesktopSocket = "/run/host-services/ssh-auth.sock"
 type SocketFact struct {
 	Path  string
 	Agent bool // the SSH agent's socket (SSH_AUTH_SOCK or Docker Desktop's)
+	// Mode is the mode AGENT_ENTRYPOINT_SOCKETS gave this socket, "" for
+	// the start's.
+	Mode Mode
 	// Err is why it could not be opened as a socket (NotSocket: something
-	// else is there); the fields below are set only without it.
+	// else is there); the fields below are set only without it. Dir: the
+	// agent's path is a directory of agent sockets, which only the relay
+	// serves.
 	Err        error
 	NotSocket  bool
+	Dir        bool
 	UID, GID   int
 	Perm       uint32
 	ReadOnly   bool
 	MountPoint bool
 	// Dirs are the directories above it, nearest first.
 	Dirs []DirFact
-	// Asked: a setuid start asked the agent for its keys, as root;
-	// AgentErr is set when it did not answer as an agent.
-	Asked    bool
-	AgentErr error
+	// AsRoot is what the agent answered the start as root, AsTarget what
+	// it answered the target's uid: OpenSSH's agent serves only root and
+	// its own uid, whatever the socket's mode.
+	AsRoot, AsTarget AgentProbe
+	// Listener is the uid of the process listening on the socket, -1 when
+	// not known.
+	Listener int
+}
+
+// AgentProbe is one request for an agent's keys.
+type AgentProbe struct {
+	Tried   bool
+	Answers bool // it answered with its keys
+	// Refused: it accepted the connection and closed it without an answer,
+	// as OpenSSH's agent does to a uid it does not serve.
+	Refused bool
+	Err     error // why it did not answer
 }
 
 // DirFact is one directory's owner and permission bits.

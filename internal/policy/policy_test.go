@@ -79,8 +79,9 @@ var setuidCred = Cred{RUID: 1000, RGID: 1000, SUID: 0, Groups: []int{1000}, CapE
 // an SSH agent.
 func agentSocket() SocketFact {
 	return SocketFact{
-		Path: DockerDesktopSocket, Agent: true, Perm: 0o755, MountPoint: true, Asked: true,
-		Dirs: []DirFact{rootDir("/run/host-services"), rootDir("/run"), rootDir("/")},
+		Path: DockerDesktopSocket, Agent: true, Perm: 0o755, MountPoint: true, Listener: 1000,
+		AsRoot: AgentProbe{Tried: true, Answers: true},
+		Dirs:   []DirFact{rootDir("/run/host-services"), rootDir("/run"), rootDir("/")},
 	}
 }
 
@@ -132,7 +133,10 @@ type want struct {
 	home     string // HOME the command gets
 	create   yesNo  // the home is created
 	lines    int    // account lines written; -1 none
-	grant    yesNo  // a socket is chmod'ed
+	grant    yesNo  // a socket is changed or relayed
+	mode     Mode   // the mode of the first socket action
+	relay    yesNo  // the start relays a socket
+	groups   []int  // the groups of the drop
 	drop     yesNo  // the start drops to the target
 	problems []ProblemKind
 	fatal    bool
@@ -165,6 +169,8 @@ func TestDecide(t *testing.T) {
 		{"the minimum, socket of another uid: FOWNER", rootCred, rootTarget(), func(f *Facts) {
 			f.Cred.CapEff = caps(CapChown, CapSetuid, CapSetgid)
 			f.Sockets[0].UID = 1001
+			// Without DAC_OVERRIDE root cannot reach it either: no relay.
+			f.Sockets[0].AsRoot = AgentProbe{Tried: true, Err: errors.New("permission denied")}
 		}, want{name: "alice", create: yes, problems: []ProblemKind{MissingCaps}}},
 		{"--read-only, root start", rootCred, rootTarget(), func(f *Facts) {
 			for k := range f.Writable {
@@ -196,18 +202,84 @@ func TestDecide(t *testing.T) {
 		}, want{name: "user", home: "/tmp", lines: 1, problems: []ProblemKind{HomeDenied, HomeUnusable}}},
 		{"setuid install under --cap-drop ALL", setuidCred, setuidStart(), func(f *Facts) { f.Cred.CapEff = 0 },
 			want{name: "user", home: "/tmp", lines: 2, grant: yes, drop: yes, create: no, problems: []ProblemKind{MissingCaps, HomeUnusable}}},
-		{"agent socket mounted :ro", rootCred, rootTarget(), func(f *Facts) { f.Sockets[0].ReadOnly = true },
-			want{create: yes, problems: []ProblemKind{SocketReadOnly}}},
+		{"agent socket mounted :ro: relayed", rootCred, rootTarget(), func(f *Facts) { f.Sockets[0].ReadOnly = true },
+			want{create: yes, relay: yes, mode: Relay}},
+		{"agent socket mounted :ro, chmod", rootCred, with2(rootTarget(), func(e *Effective) { e.SocketMode = Chmod }), func(f *Facts) { f.Sockets[0].ReadOnly = true },
+			want{create: yes, relay: no, problems: []ProblemKind{SocketReadOnly}}},
 		{"rootless Podman: socket owner outside the namespace", rootCred, rootTarget(), func(f *Facts) {
 			f.Sockets[0].UID, f.InUserNS = 65534, true
+			f.Sockets[0].AsRoot = AgentProbe{Tried: true, Err: errors.New("permission denied")}
 		}, want{problems: []ProblemKind{SocketForeignOwner}}},
 		{"socket mode none", rootCred, with2(rootTarget(), func(e *Effective) { e.SocketMode = None }), nil,
 			want{problems: []ProblemKind{SocketNoConnect}}},
 		{"socket the target can use already", rootCred, rootTarget(), func(f *Facts) { f.Sockets[0].Perm = 0o777 },
 			want{grant: no}},
-		{"socket in a directory the target cannot search", rootCred, rootTarget(), func(f *Facts) {
+		{"socket in a directory the target cannot search: relayed", rootCred, rootTarget(), func(f *Facts) {
+			f.Sockets[0].Dirs[0].Perm = 0o700
+		}, want{relay: yes}},
+		{"socket in a directory the target cannot search, chmod", rootCred, with2(rootTarget(), func(e *Effective) { e.SocketMode = Chmod }), func(f *Facts) {
 			f.Sockets[0].Dirs[0].Perm = 0o700
 		}, want{problems: []ProblemKind{SocketUnreachable}}},
+
+		// Socket modes.
+		{"auto: the agent serves the target, who can connect: nothing", rootCred, rootTarget(), func(f *Facts) {
+			f.Sockets[0].Perm, f.Sockets[0].AsTarget = 0o777, AgentProbe{Tried: true, Answers: true}
+		}, want{grant: no, relay: no}},
+		{"auto: the agent serves the target once it can connect: chmod", rootCred, rootTarget(), func(f *Facts) {
+			f.Sockets[0].AsTarget = AgentProbe{Tried: true, Answers: true}
+		}, want{mode: Chmod, relay: no}},
+		{"auto: the agent refuses the target: relay, the socket untouched", rootCred, rootTarget(), func(f *Facts) {
+			f.Sockets[0].UID, f.Sockets[0].Perm, f.Sockets[0].Listener = 1500, 0o600, 1500
+			f.Sockets[0].AsTarget = AgentProbe{Tried: true, Refused: true}
+		}, want{mode: Relay, relay: yes}},
+		{"auto, setuid: the agent refuses the target: relay", setuidCred, setuidStart(), func(f *Facts) {
+			f.Sockets[0].AsTarget = AgentProbe{Tried: true, Refused: true}
+		}, want{mode: Relay, relay: yes}},
+		{"relay, setuid: not mounted", setuidCred, with2(setuidStart(), func(e *Effective) { e.SocketMode = Relay }), func(f *Facts) {
+			f.Sockets[0].MountPoint = false
+		}, want{relay: no, problems: []ProblemKind{SocketNotMounted}}},
+		{"relay: no agent answers root", rootCred, with2(rootTarget(), func(e *Effective) { e.SocketMode = Relay }), func(f *Facts) {
+			f.Sockets[0].AsRoot = AgentProbe{Tried: true, Err: errors.New("connection refused")}
+		}, want{relay: no, problems: []ProblemKind{SocketNotAgent}}},
+		{"relay: a start without root cannot", rootCred, with2(rootTarget(), func(e *Effective) { e.SocketMode = Relay }), func(f *Facts) {
+			f.Cred = Cred{RUID: 1000, EUID: 1000, SUID: 1000, RGID: 1000, EGID: 1000, SGID: 1000}
+		}, want{relay: no, problems: []ProblemKind{SocketNoPrivilege}}},
+		{"sign access: relayed", rootCred, with2(rootTarget(), func(e *Effective) { e.AgentAccess = SignAccess }), func(f *Facts) {
+			f.Sockets[0].Perm = 0o777
+		}, want{mode: Relay, relay: yes}},
+		{"sign access with chmod", rootCred, with2(rootTarget(), func(e *Effective) { e.AgentAccess, e.SocketMode = SignAccess, Chmod }), nil,
+			want{problems: []ProblemKind{AccessNeedsRelay}}},
+		{"a directory of agent sockets: relayed", rootCred, rootTarget(), func(f *Facts) {
+			f.Sockets[0] = SocketFact{Path: "/run/agents", Agent: true, Dir: true, MountPoint: true,
+				AsRoot: AgentProbe{Tried: true, Answers: true}, Listener: -1}
+		}, want{relay: yes}},
+		{"a directory of agent sockets, chmod", rootCred, with2(rootTarget(), func(e *Effective) { e.SocketMode = Chmod }), func(f *Facts) {
+			f.Sockets[0] = SocketFact{Path: "/run/agents", Agent: true, Dir: true}
+		}, want{problems: []ProblemKind{DirNeedsRelay}}},
+		{"chown: the socket is the target's", rootCred, with2(rootTarget(), func(e *Effective) { e.SocketMode = Chown }), nil,
+			want{mode: Chown}},
+		{"chown without CHOWN", rootCred, with2(rootTarget(), func(e *Effective) { e.SocketMode = Chown }), func(f *Facts) {
+			f.Cred.CapEff = caps(CapSetuid, CapSetgid)
+			f.Paths["/home/alice"] = PathFact{Exists: true, Dir: true, UID: 1000, GID: 1000, Perm: 0o700}
+		}, want{problems: []ProblemKind{MissingCaps}}},
+		{"docker.sock by group: the target joins gid 998, named", rootCred, withSocket(rootTarget(), "/var/run/docker.sock", Group), func(f *Facts) {
+			f.Sockets = append(f.Sockets, dockerSock(Group, 998, 0o660))
+		}, want{name: "alice", lines: 3, grant: yes, groups: []int{998, 1000}}},
+		{"docker.sock by auto: group", rootCred, withSocket(rootTarget(), "/var/run/docker.sock", ""), func(f *Facts) {
+			f.Sockets = append(f.Sockets[:0], dockerSock("", 998, 0o660))
+		}, want{mode: Group, groups: []int{998, 1000}}},
+		{"docker.sock of group 0: never joined", rootCred, withSocket(rootTarget(), "/var/run/docker.sock", Group), func(f *Facts) {
+			f.Sockets = append(f.Sockets[:0], dockerSock(Group, 0, 0o660))
+		}, want{problems: []ProblemKind{GroupZero}, groups: []int{1000}}},
+		{"docker.sock its group may not use", rootCred, withSocket(rootTarget(), "/var/run/docker.sock", Group), func(f *Facts) {
+			f.Sockets = append(f.Sockets[:0], dockerSock(Group, 998, 0o600))
+		}, want{problems: []ProblemKind{GroupNotWritable}}},
+		{"docker.sock relayed by a root start: ungated", rootCred, withSocket(rootTarget(), "/var/run/docker.sock", Relay), func(f *Facts) {
+			f.Sockets = append(f.Sockets[:0], dockerSock(Relay, 998, 0o600))
+		}, want{relay: yes}},
+		{"docker.sock relayed by a setuid start: refused", setuidCred, withSocket(setuidStart(), "/var/run/docker.sock", Relay), func(f *Facts) {
+			f.Sockets = append(f.Sockets[:0], dockerSock(Relay, 998, 0o600))
+		}, want{relay: no, problems: []ProblemKind{RelayUngated}}},
 		{"not a socket", rootCred, rootTarget(), func(f *Facts) {
 			f.Sockets[0] = SocketFact{Path: "/fixtures/file", Agent: true, Err: errors.New("not a socket"), NotSocket: true}
 		}, want{problems: []ProblemKind{SocketNotSocket}}},
@@ -221,7 +293,7 @@ func TestDecide(t *testing.T) {
 		{"setuid: a socket made in the container is not opened up", setuidCred, setuidStart(), func(f *Facts) { f.Sockets[0].MountPoint = false },
 			want{problems: []ProblemKind{SocketNotMounted}}},
 		{"setuid: a socket that is no SSH agent is not opened up", setuidCred, setuidStart(), func(f *Facts) {
-			f.Sockets[0].AgentErr = errors.New("did not answer as an SSH agent")
+			f.Sockets[0].AsRoot = AgentProbe{Tried: true, Err: errors.New("did not answer as an SSH agent")}
 		}, want{problems: []ProblemKind{SocketNotAgent}}},
 		{"setuid: the image's config names a socket: no agent check", setuidCred, setuidStart(), func(f *Facts) {
 			f.Sockets = append(f.Sockets, SocketFact{Path: "/var/run/docker.sock", Perm: 0o660, GID: 999,
@@ -291,6 +363,18 @@ func TestDecide(t *testing.T) {
 	}
 }
 
+// withSocket is e with one more socket of AGENT_ENTRYPOINT_SOCKETS.
+func withSocket(e Effective, path string, mode Mode) Effective {
+	e.Sockets = append(e.Sockets, SocketSpec{Path: path, Mode: mode})
+	return e
+}
+
+// dockerSock is a socket of group gid with perm, made for AGENT_ENTRYPOINT_SOCKETS.
+func dockerSock(mode Mode, gid int, perm uint32) SocketFact {
+	return SocketFact{Path: "/var/run/docker.sock", Mode: mode, GID: gid, Perm: perm, Listener: -1,
+		Dirs: []DirFact{rootDir("/var/run"), rootDir("/var"), rootDir("/")}}
+}
+
 func with2(e Effective, f func(*Effective)) Effective {
 	f(&e)
 	return e
@@ -329,8 +413,17 @@ func check(t *testing.T, d Decision, w want) {
 	case w.lines < 0 && len(d.Plan.Lines) != 0:
 		t.Errorf("lines %v, want none", d.Plan.Lines)
 	}
-	if !w.grant.is(len(d.Grants) > 0) {
-		t.Errorf("grants %v, want some: %v", d.Grants, w.grant == yes)
+	if !w.grant.is(len(d.Sockets) > 0) {
+		t.Errorf("socket actions %v, want some: %v", d.Sockets, w.grant == yes)
+	}
+	if w.mode != "" && (len(d.Sockets) == 0 || d.Sockets[0].Mode != w.mode) {
+		t.Errorf("socket actions %v, want the first %s", d.Sockets, w.mode)
+	}
+	if !w.relay.is(len(d.Relays) > 0) {
+		t.Errorf("relays %v, want some: %v", d.Relays, w.relay == yes)
+	}
+	if w.groups != nil && !slices.Equal(d.Groups, w.groups) {
+		t.Errorf("groups %v, want %v", d.Groups, w.groups)
 	}
 	if !w.drop.is(d.Drop) {
 		t.Errorf("drop %v, want %v", d.Drop, w.drop == yes)

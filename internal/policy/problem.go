@@ -36,7 +36,12 @@ const (
 	SocketReadOnly     // on a read-only mount
 	SocketForeignOwner // owned outside this user namespace
 	SocketNotMounted   // setuid: not bind-mounted into the container
-	SocketNotAgent     // setuid: does not answer as an SSH agent
+	SocketNotAgent     // does not answer as an SSH agent (setuid, or to relay)
+	GroupZero          // the socket's group is root's
+	GroupNotWritable   // the socket's group may not use it
+	RelayUngated       // a socket other than the agent, relayed by a setuid start
+	AccessNeedsRelay   // agent access sign with a mode other than relay
+	DirNeedsRelay      // a directory of agent sockets with a mode other than relay
 )
 
 // Problem is a step that cannot be done.

@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/agent-entrypoint/agent-entrypoint/internal/accounts"
 )
@@ -11,8 +12,19 @@ import (
 type Mode string
 
 const (
+	// Auto picks, per socket, the least that works: nothing when the
+	// target can use it already, chmod where that is enough, group for a
+	// socket its group may use, relay where nothing else can work.
+	Auto Mode = "auto"
 	// Chmod makes the socket mode 0666, as the seed's `sudo chmod 666`.
 	Chmod Mode = "chmod"
+	// Chown hands the socket to the target.
+	Chown Mode = "chown"
+	// Group adds the socket's group to the target's groups.
+	Group Mode = "group"
+	// Relay serves the target a socket of its own and passes each
+	// connection to the socket, the SSH agent's as agent frames only.
+	Relay Mode = "relay"
 	// None changes nothing and only reports.
 	None Mode = "none"
 )
@@ -20,10 +32,58 @@ const (
 // ParseMode parses an AGENT_ENTRYPOINT_SOCKET_MODE value.
 func ParseMode(s string) (Mode, error) {
 	switch m := Mode(s); m {
-	case Chmod, None:
+	case Auto, Chmod, Chown, Group, Relay, None:
 		return m, nil
 	}
-	return "", fmt.Errorf("invalid socket mode %q: want chmod or none", s)
+	return "", fmt.Errorf("invalid socket mode %q: want auto, chmod, chown, group, relay or none", s)
+}
+
+// AgentAccess is what the command may ask of a relayed agent.
+type AgentAccess string
+
+const (
+	// FullAccess passes every agent request.
+	FullAccess AgentAccess = "full"
+	// SignAccess lists keys and signs, and refuses adding, removing,
+	// locking and unlocking keys.
+	SignAccess AgentAccess = "sign"
+)
+
+// ParseAccess parses an AGENT_ENTRYPOINT_AGENT_ACCESS value.
+func ParseAccess(s string) (AgentAccess, error) {
+	switch a := AgentAccess(s); a {
+	case FullAccess, SignAccess:
+		return a, nil
+	}
+	return "", fmt.Errorf("invalid agent access %q: want full or sign", s)
+}
+
+// SocketSpec is one entry of AGENT_ENTRYPOINT_SOCKETS: a path, and the
+// mode for it when it is not the start's AGENT_ENTRYPOINT_SOCKET_MODE.
+type SocketSpec struct {
+	Path string
+	Mode Mode
+}
+
+// ParseSocketSpec parses PATH or PATH=MODE.
+func ParseSocketSpec(s string) (SocketSpec, error) {
+	path, mode, ok := strings.Cut(s, "=")
+	spec := SocketSpec{Path: path}
+	if ok {
+		m, err := ParseMode(mode)
+		if err != nil {
+			return spec, err
+		}
+		spec.Mode = m
+	}
+	return spec, nil
+}
+
+func (s SocketSpec) String() string {
+	if s.Mode == "" {
+		return s.Path
+	}
+	return s.Path + "=" + string(s.Mode)
 }
 
 // ConfigFile is where an image keeps the settings of its setuid starts
@@ -38,16 +98,17 @@ const DefaultHomeBase = "/home"
 // (the caller) or by the image's config file. A zero value means "not
 // given": accounts.NoID for ids, "" for strings and the mode, nil for lists.
 type Settings struct {
-	UID, GID   int
-	Name       string // AGENT_ENTRYPOINT_USER
-	Home       string
-	HomeBase   string // the config file only
-	Groups     []string
-	Sockets    []string
-	Chown      []string
-	SocketMode Mode
-	Strict     bool
-	Debug      bool
+	UID, GID    int
+	Name        string // AGENT_ENTRYPOINT_USER
+	Home        string
+	HomeBase    string // the config file only
+	Groups      []string
+	Sockets     []SocketSpec
+	Chown       []string
+	SocketMode  Mode
+	AgentAccess AgentAccess
+	Strict      bool
+	Debug       bool
 }
 
 // Unset is Settings with nothing given.
@@ -86,7 +147,9 @@ type Effective struct {
 //	AGENT_ENTRYPOINT_GROUPS        refused (use docker run --group-add)
 //	AGENT_ENTRYPOINT_SOCKETS       refused: the config file's only
 //	AGENT_ENTRYPOINT_CHOWN         refused: the config file's only
-//	AGENT_ENTRYPOINT_SOCKET_MODE   only none, or the mode it has anyway
+//	AGENT_ENTRYPOINT_SOCKET_MODE   only none or relay (they never widen a
+//	                               socket), or the mode it has anyway
+//	AGENT_ENTRYPOINT_AGENT_ACCESS  only sign, or the access it has anyway
 //	AGENT_ENTRYPOINT_STRICT, DEBUG yes
 //	SSH_AUTH_SOCK                  yes; granted only when it is bind-mounted
 //	                               and answers the SSH agent protocol
@@ -107,6 +170,7 @@ func Settle(k Kind, c Cred, in Input) (Effective, []Problem) {
 		over(&e.Name, call.Name, "")
 		over(&e.Home, call.Home, "")
 		over(&e.SocketMode, call.SocketMode, "")
+		over(&e.AgentAccess, call.AgentAccess, "")
 		if call.Groups != nil {
 			e.Groups = call.Groups
 		}
@@ -116,9 +180,7 @@ func Settle(k Kind, c Cred, in Input) (Effective, []Problem) {
 		if call.Chown != nil {
 			e.Chown = call.Chown
 		}
-		if e.SocketMode == "" {
-			e.SocketMode = Chmod
-		}
+		e.defaults()
 		e.Move = e.Name
 		return e, nil
 	}
@@ -144,23 +206,36 @@ func Settle(k Kind, c Cred, in Input) (Effective, []Problem) {
 	if call.Chown != nil && !slices.Equal(call.Chown, img.Chown) {
 		refuse(RefuseFromFile, fmt.Errorf("refuse AGENT_ENTRYPOINT_CHOWN: %s", fromFile))
 	}
-	mode := img.SocketMode
-	if mode == "" {
-		mode = Chmod
-	}
+	e.defaults()
 	switch call.SocketMode {
-	case "", mode:
-	case None:
-		mode = None
+	case "", e.SocketMode:
+	case None, Relay:
+		e.SocketMode = call.SocketMode
 	default:
 		refuse(RefuseFromFile, fmt.Errorf("refuse AGENT_ENTRYPOINT_SOCKET_MODE=%s: %s", call.SocketMode, fromFile))
 	}
-	e.SocketMode = mode
+	switch call.AgentAccess {
+	case "", e.AgentAccess:
+	case SignAccess:
+		e.AgentAccess = SignAccess
+	default:
+		refuse(RefuseFromFile, fmt.Errorf("refuse AGENT_ENTRYPOINT_AGENT_ACCESS=%s: %s", call.AgentAccess, fromFile))
+	}
 	e.UID, e.GID = c.RUID, c.RGID
 	e.Move = img.Name
 	over(&e.Name, call.Name, "")
 	over(&e.Home, call.Home, "")
 	return e, refused
+}
+
+// defaults fills in what neither the caller nor the image gave.
+func (e *Effective) defaults() {
+	if e.SocketMode == "" {
+		e.SocketMode = Auto
+	}
+	if e.AgentAccess == "" {
+		e.AgentAccess = FullAccess
+	}
 }
 
 // over sets *dst to v unless v is unset.

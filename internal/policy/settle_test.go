@@ -13,7 +13,7 @@ func set(f func(*Settings)) Settings { return with(Unset(), f) }
 // and of a root start taking everything, the caller's over the image's.
 func TestSettle(t *testing.T) {
 	image := set(func(s *Settings) {
-		s.Name, s.Sockets, s.Chown, s.Groups, s.HomeBase = "dev", []string{"/var/run/docker.sock"}, []string{"/work"}, []string{"docker"}, "/workspaces"
+		s.Name, s.Sockets, s.Chown, s.Groups, s.HomeBase = "dev", specs("/var/run/docker.sock"), []string{"/work"}, []string{"docker"}, "/workspaces"
 	})
 	for _, tc := range []struct {
 		name    string
@@ -24,7 +24,7 @@ func TestSettle(t *testing.T) {
 	}{
 		{"setuid: the image's settings", Setuid, Unset(), nil, func(t *testing.T, e Effective) {
 			if e.UID != 1000 || e.GID != 1000 || e.Move != "dev" || e.Name != "dev" || e.HomeBase != "/workspaces" ||
-				!slices.Equal(e.Sockets, image.Sockets) || !slices.Equal(e.Chown, image.Chown) || !slices.Equal(e.Groups, image.Groups) || e.SocketMode != Chmod {
+				!slices.Equal(e.Sockets, image.Sockets) || !slices.Equal(e.Chown, image.Chown) || !slices.Equal(e.Groups, image.Groups) || e.SocketMode != Auto || e.AgentAccess != FullAccess {
 				t.Errorf("got %+v", e)
 			}
 		}},
@@ -32,8 +32,15 @@ func TestSettle(t *testing.T) {
 		{"setuid: another uid", Setuid, set(func(s *Settings) { s.UID = 0 }), []ProblemKind{RefuseUID}, nil},
 		{"setuid: another gid", Setuid, set(func(s *Settings) { s.GID = 0 }), []ProblemKind{RefuseGID}, nil},
 		{"setuid: groups", Setuid, set(func(s *Settings) { s.Groups = []string{"0"} }), []ProblemKind{RefuseGroups}, nil},
-		{"setuid: sockets", Setuid, set(func(s *Settings) { s.Sockets = []string{"/run/secret.sock"} }), []ProblemKind{RefuseFromFile}, nil},
-		{"setuid: the image's own sockets again", Setuid, set(func(s *Settings) { s.Sockets = []string{"/var/run/docker.sock"} }), nil, nil},
+		{"setuid: sockets", Setuid, set(func(s *Settings) { s.Sockets = specs("/run/secret.sock") }), []ProblemKind{RefuseFromFile}, nil},
+		{"setuid: the image's own sockets again", Setuid, set(func(s *Settings) { s.Sockets = specs("/var/run/docker.sock") }), nil, nil},
+		{"setuid: relay never widens a socket", Setuid, set(func(s *Settings) { s.SocketMode = Relay }), nil, nil},
+		{"setuid: chmod is the file's to say", Setuid, set(func(s *Settings) { s.SocketMode = Chmod }), []ProblemKind{RefuseFromFile}, nil},
+		{"setuid: sign narrows the agent", Setuid, set(func(s *Settings) { s.AgentAccess = SignAccess }), nil, func(t *testing.T, e Effective) {
+			if e.AgentAccess != SignAccess {
+				t.Errorf("access %s", e.AgentAccess)
+			}
+		}},
 		{"setuid: chown", Setuid, set(func(s *Settings) { s.Chown = []string{"/etc"} }), []ProblemKind{RefuseFromFile}, nil},
 		{"setuid: socket mode none narrows", Setuid, set(func(s *Settings) { s.SocketMode = None }), nil, func(t *testing.T, e Effective) {
 			if e.SocketMode != None {
@@ -47,18 +54,18 @@ func TestSettle(t *testing.T) {
 				}
 			}},
 		{"setuid: all refusals at once", Setuid, set(func(s *Settings) {
-			s.UID, s.GID, s.Groups, s.Sockets, s.Chown = 1, 1, []string{"x"}, []string{"/a"}, []string{"/b"}
+			s.UID, s.GID, s.Groups, s.Sockets, s.Chown = 1, 1, []string{"x"}, specs("/a"), []string{"/b"}
 		}), []ProblemKind{RefuseUID, RefuseGID, RefuseGroups, RefuseFromFile, RefuseFromFile}, nil},
 		{"root: the caller's over the image's", Root, set(func(s *Settings) {
-			s.UID, s.Name, s.Sockets, s.Groups, s.Chown, s.SocketMode = 2000, "alice", []string{"/run/a.sock"}, []string{"users"}, []string{"/srv"}, None
+			s.UID, s.Name, s.Sockets, s.Groups, s.Chown, s.SocketMode = 2000, "alice", specs("/run/a.sock"), []string{"users"}, []string{"/srv"}, None
 		}), nil, func(t *testing.T, e Effective) {
-			if e.UID != 2000 || e.Name != "alice" || e.Move != "alice" || !slices.Equal(e.Sockets, []string{"/run/a.sock"}) ||
+			if e.UID != 2000 || e.Name != "alice" || e.Move != "alice" || !slices.Equal(e.Sockets, specs("/run/a.sock")) ||
 				!slices.Equal(e.Groups, []string{"users"}) || !slices.Equal(e.Chown, []string{"/srv"}) || e.SocketMode != None {
 				t.Errorf("got %+v", e)
 			}
 		}},
 		{"root: the image's where the caller is silent", Root, Unset(), nil, func(t *testing.T, e Effective) {
-			if e.UID != accounts.NoID || e.Name != "dev" || e.Move != "dev" || !slices.Equal(e.Sockets, image.Sockets) || e.SocketMode != Chmod {
+			if e.UID != accounts.NoID || e.Name != "dev" || e.Move != "dev" || !slices.Equal(e.Sockets, image.Sockets) || e.SocketMode != Auto {
 				t.Errorf("got %+v", e)
 			}
 		}},
@@ -164,7 +171,7 @@ func TestCaps(t *testing.T) {
 }
 
 func TestParseMode(t *testing.T) {
-	for _, s := range []string{"chmod", "none"} {
+	for _, s := range []string{"auto", "chmod", "chown", "group", "relay", "none"} {
 		if m, err := ParseMode(s); err != nil || string(m) != s {
 			t.Errorf("ParseMode(%q) = %q, %v", s, m, err)
 		}
@@ -208,5 +215,30 @@ func TestWho(t *testing.T) {
 		if got := tc.who.CanConnect(SocketFact{UID: tc.uid, GID: tc.gid, Perm: tc.perm}); got != tc.want {
 			t.Errorf("%s: CanConnect = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+func specs(paths ...string) []SocketSpec {
+	var out []SocketSpec
+	for _, p := range paths {
+		out = append(out, SocketSpec{Path: p})
+	}
+	return out
+}
+
+func TestParseSocketSpec(t *testing.T) {
+	for in, want := range map[string]SocketSpec{
+		"/run/a.sock":                {Path: "/run/a.sock"},
+		"/var/run/docker.sock=group": {Path: "/var/run/docker.sock", Mode: Group},
+	} {
+		if got, err := ParseSocketSpec(in); err != nil || got != want || got.String() != in {
+			t.Errorf("ParseSocketSpec(%q) = %+v, %v", in, got, err)
+		}
+	}
+	if _, err := ParseSocketSpec("/a=bogus"); err == nil {
+		t.Error("a bogus mode was taken")
+	}
+	if _, err := ParseAccess("admin"); err == nil {
+		t.Error("a bogus access was taken")
 	}
 }

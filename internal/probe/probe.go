@@ -50,11 +50,20 @@ func Gather(c policy.Cred, e policy.Effective, agentSocket string) (*Probe, poli
 	if agent == "" && unix.Lstat(policy.DockerDesktopSocket, &st) == nil {
 		agent, f.ExportAgent = policy.DockerDesktopSocket, true
 	}
-	if agent != "" {
-		f.Sockets = append(f.Sockets, p.socket(agent, true))
+	target := c.RUID
+	if p.kind == policy.Root && e.UID != accounts.NoID {
+		target = e.UID
 	}
-	for _, path := range e.Sockets {
-		f.Sockets = append(f.Sockets, p.socket(path, false))
+	if agent != "" {
+		sf, err := p.socket(policy.SocketSpec{Path: agent}, true, e.SocketMode, target)
+		if err != nil {
+			return nil, f, err
+		}
+		f.Sockets = append(f.Sockets, sf)
+	}
+	for _, spec := range e.Sockets {
+		sf, _ := p.socket(spec, false, e.SocketMode, target)
+		f.Sockets = append(f.Sockets, sf)
 	}
 	return p, f, nil
 }
@@ -90,31 +99,99 @@ func (p *Probe) Close() {
 	}
 }
 
-// socket opens the socket at path and reads its facts. The agent's socket
+// socket opens the socket of spec and reads its facts. The agent's socket
 // of a setuid start, named by the caller, is looked up with the caller's
-// file system ids, and asked for its keys, as root, when it is a mount
-// point.
-func (p *Probe) socket(path string, agent bool) policy.SocketFact {
-	f := policy.SocketFact{Path: path, Agent: agent}
+// file system ids. The agent is asked for its keys where the decision
+// depends on its answer: as root by a start that holds root (a setuid
+// start opens up only an agent, and the relay reaches it as root), and as
+// the target uid where the mode is auto (OpenSSH's agent serves only root
+// and its own uid). An error is returned only when the start must stop.
+func (p *Probe) socket(spec policy.SocketSpec, agent bool, mode policy.Mode, target int) (policy.SocketFact, error) {
+	path := spec.Path
+	f := policy.SocketFact{Path: path, Agent: agent, Mode: spec.Mode, Listener: -1}
+	if spec.Mode != "" {
+		mode = spec.Mode
+	}
 	if !filepath.IsAbs(path) {
 		f.Err = errors.New("not an absolute path")
-		return f
+		return f, nil
 	}
 	var s *sockets.Socket
 	var err error
 	p.asCaller(agent, func() { s, err = sockets.Open(path) })
+	if agent && errors.Is(err, sockets.ErrNotSocket) && isDir(path) {
+		return p.agentDir(f), nil
+	}
 	if err != nil {
 		f.Err, f.NotSocket = err, errors.Is(err, sockets.ErrNotSocket)
-		return f
+		return f, nil
 	}
 	p.sockets[path] = s
 	f.UID, f.GID, f.Perm, f.ReadOnly, f.MountPoint = s.UID, s.GID, s.Perm, s.ReadOnly, s.MountPoint
 	p.asCaller(agent, func() { f.Dirs = dirsAbove(path) })
-	if agent && p.kind == policy.Setuid && s.MountPoint {
-		_, f.AgentErr = s.AskAgent(agentTimeout)
-		f.Asked = true
+	if !agent {
+		return f, nil
+	}
+	privileged := p.kind != policy.Unprivileged
+	if privileged && (p.kind == policy.Setuid || mode == policy.Auto || mode == policy.Relay) {
+		a, err := s.AskAgent(agentTimeout)
+		f.AsRoot, f.Listener = probed(a, err), a.Listener
+	}
+	if mode == policy.Auto {
+		var a sockets.Answer
+		var err error
+		if privileged {
+			a, err = s.AskAgentAs(target, target, agentTimeout)
+			if errors.Is(err, sockets.ErrLostIDs) {
+				return f, err
+			}
+			if errors.Is(err, sockets.ErrCannotAsk) {
+				return f, nil
+			}
+		} else {
+			a, err = s.AskAgent(agentTimeout)
+		}
+		f.AsTarget = probed(a, err)
+		if f.Listener < 0 {
+			f.Listener = a.Listener
+		}
+	}
+	return f, nil
+}
+
+// agentDir reads the facts of a directory of agent sockets, which the
+// relay serves: whether it is a mount point, and whether its newest live
+// socket answers root.
+func (p *Probe) agentDir(f policy.SocketFact) policy.SocketFact {
+	f.Dir = true
+	p.asCaller(true, func() { f.MountPoint = sockets.IsMountPoint(f.Path) })
+	if p.kind == policy.Unprivileged {
+		return f
+	}
+	var list []string
+	var err error
+	p.asCaller(true, func() { list, err = sockets.Candidates(f.Path) })
+	f.AsRoot = policy.AgentProbe{Tried: true, Err: err}
+	if err == nil && len(list) == 0 {
+		f.AsRoot.Err = errors.New("no socket in it")
+	}
+	for _, sock := range list {
+		a, err := sockets.AskAgentPath(sock, agentTimeout)
+		if f.AsRoot = probed(a, err); f.AsRoot.Answers {
+			f.Listener = a.Listener
+			break
+		}
 	}
 	return f
+}
+
+func probed(a sockets.Answer, err error) policy.AgentProbe {
+	return policy.AgentProbe{Tried: true, Answers: err == nil, Refused: a.Refused, Err: err}
+}
+
+func isDir(path string) bool {
+	var st unix.Stat_t
+	return unix.Lstat(path, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
 }
 
 // asCaller runs fn with the real ids as the thread's file system ids when

@@ -6,6 +6,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -148,9 +150,12 @@ func TestAskAgent(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			keys, err := s.AskAgent(2 * time.Second)
-			if keys != tc.keys || !errors.Is(err, tc.err) {
-				t.Errorf("AskAgent = %d, %v; want %d, %v", keys, err, tc.keys, tc.err)
+			a, err := s.AskAgent(2 * time.Second)
+			if a.Keys != tc.keys || !errors.Is(err, tc.err) || a.Refused != (tc.reply == nil) {
+				t.Errorf("AskAgent = %+v, %v; want %d keys, %v", a, err, tc.keys, tc.err)
+			}
+			if a.Listener != os.Geteuid() {
+				t.Errorf("listener uid %d, want this process's %d", a.Listener, os.Geteuid())
 			}
 		})
 	}
@@ -200,5 +205,84 @@ func TestMountPoint(t *testing.T) {
 			t.Errorf("%s: MountPoint = %v, want %v", path, s.MountPoint, want)
 		}
 		s.Close()
+	}
+}
+
+// TestAskAgentAs serves a fake agent that answers only uid 0, as OpenSSH's
+// agent run as root does: asked as root it answers, asked as uid 1000 it
+// hangs up, whatever the socket's mode (0600 root's here).
+func TestAskAgentAs(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to ask as another uid")
+	}
+	path := filepath.Join(t.TempDir(), "root-agent.sock")
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			uc := c.(*net.UnixConn)
+			raw, _ := uc.SyscallConn()
+			var uid uint32 = 1 << 31
+			raw.Control(func(fd uintptr) {
+				if cred, err := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
+					uid = cred.Uid
+				}
+			})
+			var req [5]byte
+			if _, err := io.ReadFull(c, req[:]); err == nil && uid == 0 {
+				c.Write([]byte{0, 0, 0, 5, 12, 0, 0, 0, 1})
+			}
+			c.Close()
+		}
+	}()
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if a, err := s.AskAgent(time.Second); err != nil || a.Keys != 1 {
+		t.Errorf("as root: %+v, %v", a, err)
+	}
+	a, err := s.AskAgentAs(1000, 1000, time.Second)
+	if !a.Refused || !errors.Is(err, ErrNotAgent) {
+		t.Errorf("as uid 1000: %+v, %v; want refused", a, err)
+	}
+	if _, euid, _ := unix.Getresuid(); euid != 0 {
+		t.Fatalf("effective uid %d after asking", euid)
+	}
+	if bits, _ := unix.PrctlRetInt(unix.PR_GET_SECUREBITS, 0, 0, 0, 0); bits&secbitNoSetuidFixup != 0 {
+		t.Errorf("securebits %#x left set", bits)
+	}
+}
+
+func TestCandidates(t *testing.T) {
+	dir := t.TempDir()
+	old := serve(t, filepath.Join(dir, "old.sock"), nil)
+	newer := serve(t, filepath.Join(dir, "new.sock"), nil)
+	past := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(old, past, past); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "file"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(newer, filepath.Join(dir, "link.sock")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Candidates(dir)
+	if err != nil || !slices.Equal(got, []string{newer, old}) {
+		t.Errorf("Candidates = %q, %v; want the two sockets, newest first", got, err)
 	}
 }
