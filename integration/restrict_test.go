@@ -562,19 +562,24 @@ func restrictions() []restriction {
 		},
 
 		// A socket mounted read-only cannot be chmod'ed, not even by root:
-		// the start must say so, with a hint, and under --strict fail
-		// before it changed anything.
+		// auto relays it instead, the mount untouched; with chmod asked
+		// for, the start says why it cannot, with a hint, and under
+		// --strict fails before it changed anything.
 		{
 			name: "socket-read-only-mount/root-target", args: rootTargetArgs, mountOptions: ":ro",
-			messages: []message{{cause: []string{agentMount, "read-only mount"}, hint: anyHint}},
-			uid:      testUID, gid: testUID, user: "alice", home: alice, homeMade: true, socketTo: rootOnly.perm,
+			uid: testUID, gid: testUID, user: "alice", home: alice, homeMade: true, key: true, socketTo: rootOnly.perm,
 			etc: etcProvisioned, passwd: "alice:x:1000:1000:",
 		},
 		{
 			name: "socket-read-only-mount/setuid-user", args: setuidArgs, mountOptions: ":ro",
-			messages: []message{{cause: []string{agentMount, "read-only mount"}, hint: anyHint}},
-			uid:      testUID, gid: testUID, user: "user", home: user, homeMade: true, socketTo: rootOnly.perm,
+			uid: testUID, gid: testUID, user: "user", home: user, homeMade: true, key: true, socketTo: rootOnly.perm,
 			etc: etcProvisioned, passwd: "user:x:1000:1000:",
+		},
+		{
+			name: "socket-read-only-mount/root-target/chmod", args: with(rootTargetArgs, "-e", "AGENT_ENTRYPOINT_SOCKET_MODE=chmod"), mountOptions: ":ro",
+			messages: []message{{cause: []string{agentMount, "read-only mount"}, hint: []string{"without :ro"}, notInHint: []string{"=none"}}},
+			uid:      testUID, gid: testUID, user: "alice", home: alice, homeMade: true, socketTo: rootOnly.perm,
+			etc: etcProvisioned, passwd: "alice:x:1000:1000:",
 		},
 
 		// A nosuid mount voids the setuid bit of the copy of the binary on it.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -31,11 +32,17 @@ const relayCaps = 1<<unix.CAP_DAC_OVERRIDE | 1<<unix.CAP_DAC_READ_SEARCH | 1<<un
 // and stays, as PID 1 (or a subreaper), forwarding signals and reaping,
 // until the command ends; it exits with the command's status.
 func supervise(log *logger, d policy.Decision, creds execas.Creds, argv, env []string) int {
-	// Root in every id, the caller's groups gone: the command's uid can
-	// then neither signal nor trace this process, a setuid start's too.
-	if err := becomeRoot(); err != nil {
-		log.error(fmt.Errorf("become the relay's supervisor: %w", err))
-		return exitFailure
+	// As PID 1, root in every id, the caller's groups gone: the command's
+	// uid can then neither signal nor trace this process, a setuid
+	// start's too. Under an init (docker run --init) the init forwards the
+	// container's signals, and in a setuid start it runs as the caller's
+	// uid: the real uid stays the caller's so that it may. (Tracing stays
+	// barred: a setuid start is not dumpable.)
+	if os.Getpid() == 1 {
+		if err := becomeRoot(); err != nil {
+			log.error(fmt.Errorf("become the relay's supervisor: %w", err))
+			return exitFailure
+		}
 	}
 	var serve []func()
 	for _, up := range d.Relays {

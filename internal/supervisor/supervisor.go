@@ -42,16 +42,17 @@ type Child struct {
 	signals chan os.Signal
 }
 
-// Start starts the program at path with argv and env, in a process group
-// of its own that is the terminal's foreground group when stdin is a
-// terminal, so that a key's signal (Ctrl-C) reaches it once, from the
-// terminal, and not a second time from here. The signals this process
-// gets are caught from before the child exists.
+// Start starts the program at path with argv and env, as root in every
+// id with no supplementary group, in a process group of its own that is
+// the terminal's foreground group when stdin is a terminal, so that a
+// key's signal (Ctrl-C) reaches it once, from the terminal, and not a
+// second time from here. The signals this process gets are caught from
+// before the child exists.
 func Start(path string, argv, env []string) (*Child, error) {
 	c := &Child{signals: make(chan os.Signal, 64)}
 	signal.Notify(c.signals, append(forwarded, unix.SIGCHLD)...)
 	signal.Ignore(unix.SIGTTIN, unix.SIGTTOU)
-	attr := &syscall.SysProcAttr{Setpgid: true}
+	attr := &syscall.SysProcAttr{Setpgid: true, Credential: &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{}}}
 	if isTerminal(0) {
 		attr.Foreground, attr.Ctty = true, 0
 	}

@@ -27,12 +27,27 @@ import (
 
 func main() {
 	path := os.Getenv("SSH_AUTH_SOCK")
-	switch len(os.Args) {
+	args := os.Args[1:]
+	if len(args) >= 2 && args[0] == "-send" {
+		// agentprobe -send TEXT [SOCKET]: send TEXT as it is (an HTTP
+		// request, say) and print whatever comes back, for the relay's
+		// gate to be tried.
+		text := args[1]
+		if len(args) == 3 {
+			path = args[2]
+		}
+		if err := send(os.Stdout, path, text); err != nil {
+			fmt.Fprintf(os.Stderr, "agentprobe: error: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
+	switch len(args) {
+	case 0:
 	case 1:
-	case 2:
-		path = os.Args[1]
+		path = args[0]
 	default:
-		fmt.Fprintln(os.Stderr, "usage: agentprobe [SOCKET]")
+		fmt.Fprintln(os.Stderr, "usage: agentprobe [SOCKET] | agentprobe -send TEXT [SOCKET]")
 		os.Exit(2)
 	}
 	if path == "" {
@@ -69,6 +84,29 @@ func probe(w io.Writer, path string) error {
 			return fmt.Errorf("parse the agent's key %q: %w", k.Comment, err)
 		}
 		fmt.Fprintf(w, "%s %s (%s)\n", ssh.FingerprintSHA256(pub), k.Comment, keyType(k.Format))
+	}
+	return nil
+}
+
+// send writes text to the socket at path, closes its writing half, and
+// copies what comes back to w.
+func send(w io.Writer, path, text string) error {
+	conn, err := net.DialTimeout("unix", path, 10*time.Second)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %s", path, errnoText(err))
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		return err
+	}
+	if _, err := io.WriteString(conn, text); err != nil {
+		return fmt.Errorf("send to %s: %s", path, errnoText(err))
+	}
+	conn.(*net.UnixConn).CloseWrite()
+	n, err := io.Copy(w, conn)
+	fmt.Fprintf(w, "\n(%d bytes back)\n", n)
+	if err != nil {
+		return fmt.Errorf("read from %s: %s", path, errnoText(err))
 	}
 	return nil
 }
