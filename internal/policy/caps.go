@@ -15,6 +15,7 @@ const (
 	CapDACOverride = 1  // write account files root itself may not write
 	CapDACRead     = 2  // walk a moved user's private directories
 	CapFowner      = 3  // chmod a socket owned by another uid
+	CapKill        = 5  // the relay's supervisor signals the command
 	CapSetgid      = 6  // set the groups and the gid
 	CapSetuid      = 7  // set the uid
 	capLast        = 63 // bits of a Caps
@@ -25,6 +26,7 @@ var capNames = map[int]string{
 	CapDACOverride: "DAC_OVERRIDE",
 	CapDACRead:     "DAC_READ_SEARCH",
 	CapFowner:      "FOWNER",
+	CapKill:        "KILL",
 	CapSetgid:      "SETGID",
 	CapSetuid:      "SETUID",
 }

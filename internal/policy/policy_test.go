@@ -241,6 +241,9 @@ func TestDecide(t *testing.T) {
 		{"relay: no agent answers root", rootCred, with2(rootTarget(), func(e *Effective) { e.SocketMode = Relay }), func(f *Facts) {
 			f.Sockets[0].AsRoot = AgentProbe{Tried: true, Err: errors.New("connection refused")}
 		}, want{relay: no, problems: []ProblemKind{SocketNotAgent}}},
+		{"relay without KILL: the command could not be signalled", rootCred, with2(rootTarget(), func(e *Effective) { e.SocketMode = Relay }), func(f *Facts) {
+			f.Cred.CapEff = caps(CapChown, CapSetuid, CapSetgid, CapDACOverride)
+		}, want{relay: no, problems: []ProblemKind{MissingCaps}}},
 		{"relay: a start without root cannot", rootCred, with2(rootTarget(), func(e *Effective) { e.SocketMode = Relay }), func(f *Facts) {
 			f.Cred = Cred{RUID: 1000, EUID: 1000, SUID: 1000, RGID: 1000, EGID: 1000, SGID: 1000}
 		}, want{relay: no, problems: []ProblemKind{SocketNoPrivilege}}},

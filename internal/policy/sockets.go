@@ -260,6 +260,13 @@ func (d *decider) relayProblem(s SocketFact) *Problem {
 		}
 		return no(SocketNotAgent, fmt.Errorf("cannot relay %s: it does not answer as an SSH agent: %s", s.Path, why))
 	}
+	if missing := d.missingCaps(CapKill); len(missing) > 0 {
+		// The supervisor would stay, unable to pass docker stop's SIGTERM
+		// on to the command.
+		p := no(MissingCaps, fmt.Errorf("cannot relay %s: missing capability KILL to forward signals to the command", s.Path))
+		p.Caps = missing
+		return p
+	}
 	return nil
 }
 
