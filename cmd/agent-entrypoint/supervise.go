@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -87,6 +88,10 @@ func supervise(log *logger, d policy.Decision, creds execas.Creds, argv, env []s
 		log.error(err)
 		return exitFailure
 	}
+	// The supervisor lives as long as the container and each connection
+	// it relays leaves a little garbage: collect it early, so that it
+	// holds a small heap rather than the runtime's default floor.
+	debug.SetGCPercent(10)
 	for _, s := range serve {
 		go s()
 	}

@@ -205,15 +205,29 @@ func KeepOnly(keep uint64) error {
 		{Effective: uint32(keep >> 32), Permitted: uint32(keep >> 32)},
 	}
 	// Dropping from the bounding set needs CAP_SETPCAP, so it goes first.
+	// Every thread shares one bounding set (it only changes for all of
+	// them, here), so the calling thread's tells which capabilities are
+	// left to drop: each drop stops every thread, and a runtime's bounding
+	// set is often a small one.
 	for c := 0; c < 64; c++ {
-		if keep&(1<<c) != 0 {
-			continue
-		}
-		_, _, errno := syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(c), 0)
-		if errno == unix.EINVAL {
+		in, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(c), 0, 0, 0)
+		if err == unix.EINVAL {
 			break // past the last capability
 		}
-		if errno != 0 && errno != unix.EPERM {
+		if err != nil {
+			return os.NewSyscallError("prctl", err)
+		}
+		if in == 0 || keep&(1<<c) != 0 {
+			continue
+		}
+		// EPERM: a runtime that took SETPCAP away keeps the bounding set
+		// as it is; no_new_privs still keeps an exec from gaining more
+		// than the permitted set.
+		_, _, errno := syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(c), 0)
+		if errno == unix.EPERM {
+			break
+		}
+		if errno != 0 {
 			return os.NewSyscallError("prctl", errno)
 		}
 	}
