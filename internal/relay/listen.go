@@ -23,7 +23,7 @@ const runDir = "agent-entrypoint"
 // mode 0600 in a directory of mode 0700, both the target's.
 type Listener struct {
 	Path string
-	fd   int
+	f    *os.File
 	dir  string
 }
 
@@ -67,11 +67,11 @@ func listenIn(base, name string, uid, gid int) (*Listener, error) {
 	// The directory is new, root's and not writable by others until it is
 	// handed over below: nothing can be swapped in before the socket is
 	// made and given its owner.
-	fd, err := listenUnix(path)
+	f, err := listenUnix(path)
 	if err == nil {
 		err = errors.Join(unix.Fchmodat(unix.AT_FDCWD, path, 0o600, 0), os.Lchown(path, uid, gid), os.Lchown(dir, uid, gid))
 		if err != nil {
-			unix.Close(fd)
+			f.Close()
 		}
 	}
 	if err != nil {
@@ -79,13 +79,13 @@ func listenIn(base, name string, uid, gid int) (*Listener, error) {
 		os.Remove(dir)
 		return nil, &os.PathError{Op: "listen", Path: path, Err: err}
 	}
-	return &Listener{Path: path, fd: fd, dir: dir}, nil
+	return &Listener{Path: path, f: f, dir: dir}, nil
 }
 
 // Remove stops the listener, which ends Serve, and removes its socket and
 // directory.
 func (l *Listener) Remove() {
-	conn(l.fd).Close()
+	l.f.Close()
 	os.Remove(l.Path)
 	os.Remove(l.dir)
 }

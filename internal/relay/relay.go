@@ -3,7 +3,6 @@ package relay
 import (
 	"errors"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/agent-entrypoint/agent-entrypoint/internal/sockets"
@@ -23,7 +22,11 @@ type Upstream struct {
 // Dial connects to the upstream, anew for each call.
 func (u Upstream) Dial() (stream, error) {
 	if !u.Dir {
-		return dialUnix(u.Path)
+		c, err := dialUnix(u.Path)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
 	}
 	socks, err := sockets.Candidates(u.Path)
 	if err != nil {
@@ -49,7 +52,7 @@ func (u Upstream) Dial() (stream, error) {
 // ungated (gate false) for a socket that is not the agent's.
 func Serve(l *Listener, up Upstream, gate bool, access Access) error {
 	for {
-		c, err := accept(l.fd)
+		c, err := accept(l.f)
 		if err != nil {
 			return err
 		}
@@ -62,22 +65,14 @@ func Serve(l *Listener, up Upstream, gate bool, access Access) error {
 }
 
 // serveAgent passes one client's agent requests, each through the gate,
-// and the agent's answers back. The upstream is dialed at the first
+// and the agent's answers back, one request and its answer at a time, as
+// the protocol goes: so a refused request's failure comes back in its
+// turn among the agent's answers. The upstream is dialed at the first
 // request that passes, so that a client whose first bytes are no agent
 // request never reaches it.
 func serveAgent(client stream, dial func() (stream, error), access Access) {
 	defer client.Close()
-	var (
-		mu       sync.Mutex // whole frames to the client, from either side
-		upstream stream
-		drained  chan struct{} // closed when the agent's answers end
-	)
-	write := func(b []byte) error {
-		mu.Lock()
-		defer mu.Unlock()
-		_, err := client.Write(b)
-		return err
-	}
+	var upstream stream
 	defer func() {
 		if upstream != nil {
 			upstream.Close()
@@ -85,48 +80,40 @@ func serveAgent(client stream, dial func() (stream, error), access Access) {
 	}()
 	for {
 		msg, err := readFrame(client)
-		if errors.Is(err, io.EOF) && upstream != nil {
-			// The client is done asking: let the agent answer what it
-			// asked, then end both.
-			upstream.CloseWrite()
-			<-drained
-			return
-		}
 		if err != nil {
 			return
 		}
+		answer := failure
 		switch Judge(msg, access) {
 		case Close:
 			return
-		case Refuse:
-			if write(failure) != nil {
+		case Pass:
+			if upstream == nil {
+				if upstream, err = dial(); err != nil {
+					upstream = nil
+					return
+				}
+			}
+			if answer, err = ask(upstream, msg); err != nil {
 				return
 			}
-			continue
 		}
-		if upstream == nil {
-			if upstream, err = dial(); err != nil {
-				upstream = nil
-				return
-			}
-			drained = make(chan struct{})
-			go func() { answers(upstream, write); close(drained) }()
-		}
-		if _, err := upstream.Write(frame(msg)); err != nil {
+		if _, err := client.Write(answer); err != nil {
 			return
 		}
 	}
 }
 
-// answers passes the agent's answers to the client, whole frames at a
-// time, until the agent ends its connection.
-func answers(upstream stream, write func([]byte) error) {
-	for {
-		msg, err := readFrame(upstream)
-		if err != nil || write(frame(msg)) != nil {
-			return
-		}
+// ask sends the agent one request and reads its answer, framed.
+func ask(upstream stream, msg []byte) ([]byte, error) {
+	if _, err := upstream.Write(frame(msg)); err != nil {
+		return nil, err
 	}
+	answer, err := readFrame(upstream)
+	if err != nil {
+		return nil, err
+	}
+	return frame(answer), nil
 }
 
 // servePlain passes bytes both ways, as they come.
