@@ -1,10 +1,9 @@
 package relay
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -117,14 +116,12 @@ func checkBase(dir string) error {
 
 // makeDir makes a directory named prefix and random letters in parent,
 // mode 0700. (Mkdir never follows a link in its last component, and
-// fails where anything is already.)
+// fails where anything is already: the name need not be secret, only
+// hard to have taken in advance, which the runtime's randomly seeded
+// generator gives without linking crypto/rand's.)
 func makeDir(parent, prefix string) (string, error) {
 	for range 10 {
-		var b [8]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return "", err
-		}
-		dir := filepath.Join(parent, prefix+hex.EncodeToString(b[:]))
+		dir := filepath.Join(parent, fmt.Sprintf("%s%016x", prefix, rand.Uint64()))
 		err := unix.Mkdir(dir, 0o700)
 		if err == nil {
 			return dir, nil
