@@ -7,6 +7,7 @@ import (
 	"github.com/agent-entrypoint/agent-entrypoint/internal/execas"
 	"github.com/agent-entrypoint/agent-entrypoint/internal/policy"
 	"github.com/agent-entrypoint/agent-entrypoint/internal/probe"
+	"github.com/agent-entrypoint/agent-entrypoint/internal/startrecord"
 )
 
 // entrypoint is the shim's main mode: claim the start, settle the
@@ -33,7 +34,10 @@ func entrypoint(log *logger, args, env []string) int {
 		return exitFailure
 	}
 	kind := policy.KindOf(cred)
-	claimed, claimErr := claimStart(log, kind)
+	claimed, marker, claimErr := claimStart(log, kind)
+	// The marker's descriptor is close-on-exec; a start that records
+	// nothing leaves it empty.
+	defer marker.Close()
 	verdict := policy.AfterClaim(kind, claimed, cred.SetuidBit)
 	if verdict == policy.FailClosed {
 		log.error(fmt.Errorf("%w; refusing to start, since a later process of this container could take the privileged phase", claimErr))
@@ -87,17 +91,41 @@ func entrypoint(log *logger, args, env []string) int {
 	}
 	id := d.Identity
 	creds := execas.Creds{UID: id.UID, GID: id.GID, Groups: d.Groups}
+	env = setEnv(env, d.Env...)
+	rec := startRecord(log, kind, d, env)
 	if len(d.Relays) > 0 {
-		return supervise(log, d, creds, c.Command, setEnv(env, d.Env...))
+		return supervise(log, d, creds, c.Command, env, marker, rec)
 	}
-	return dropAndExec(log, d.Drop, creds, c.Command, setEnv(env, d.Env...))
+	writeRecord(log, marker, rec)
+	return dropAndExec(log, d.Drop, creds, c.Command, env)
+}
+
+// startRecord is what this start did, for doctor and docker exec.
+func startRecord(log *logger, kind policy.Kind, d policy.Decision, env []string) startrecord.Record {
+	lookup := lookupIn(env)
+	r := startrecord.Record{Start: kind.String(), UID: d.Identity.UID, GID: d.Identity.GID, Groups: d.Groups,
+		User: d.Identity.Name, Warnings: log.warnings}
+	r.Home, _ = lookup("HOME")
+	r.AuthSock, _ = lookup("SSH_AUTH_SOCK")
+	for _, s := range d.Sockets {
+		r.Sockets = append(r.Sockets, startrecord.Socket{Path: s.Path, Mode: string(s.Mode), Why: s.Why})
+	}
+	return r
+}
+
+// writeRecord leaves the start's record in its marker, when it made one;
+// one that cannot be written only leaves doctor without it.
+func writeRecord(log *logger, m *claim.Marker, r startrecord.Record) {
+	if err := m.Record(r.Marshal()); err != nil {
+		log.debugf("record the start: %v", err)
+	}
 }
 
 // claimStart claims the container start when the start holds root: every
 // root start, and a setuid start that is the container's first process.
-func claimStart(log *logger, kind policy.Kind) (policy.Claim, error) {
+func claimStart(log *logger, kind policy.Kind) (policy.Claim, *claim.Marker, error) {
 	if kind == policy.Unprivileged {
-		return policy.Unclaimed, nil
+		return policy.Unclaimed, nil, nil
 	}
 	first, why := claim.First()
 	if kind == policy.Setuid {
@@ -109,18 +137,18 @@ func claimStart(log *logger, kind policy.Kind) (policy.Claim, error) {
 	} else {
 		first = true // root may always claim, and must, for a setuid copy
 	}
-	out, err := claim.Claim(first)
+	out, marker, err := claim.Claim(first)
 	switch {
 	case err != nil:
 		log.debugf("%v", err)
-		return policy.Unrecorded, err
+		return policy.Unrecorded, nil, err
 	case out == claim.NotFirst:
 		log.debugf("not the container's first process: %s", why)
-		return policy.NotFirst, nil
+		return policy.NotFirst, nil, nil
 	case out == claim.Taken:
-		return policy.Taken, nil
+		return policy.Taken, nil, nil
 	}
-	return policy.Claimed, nil
+	return policy.Claimed, marker, nil
 }
 
 // imageSettings reads the image's config file, if it has one.

@@ -33,8 +33,13 @@ func main() {
 // layer reads the process's environment, and hands it down.
 func run(argv, env []string) int {
 	log := &logger{out: stderr}
-	if len(argv) > 1 && argv[1] == relayChildMode {
-		return relayChild(log, argv[2:], env)
+	if len(argv) > 1 {
+		switch argv[1] {
+		case relayChildMode:
+			return relayChild(log, argv[2:], env)
+		case doctorMode:
+			return doctor(log, argv[2:], env)
+		}
 	}
 	return entrypoint(log, argv[1:], env)
 }

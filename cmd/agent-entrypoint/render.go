@@ -11,6 +11,7 @@ import (
 
 	"github.com/agent-entrypoint/agent-entrypoint/internal/accounts"
 	"github.com/agent-entrypoint/agent-entrypoint/internal/claim"
+	"github.com/agent-entrypoint/agent-entrypoint/internal/diagnose"
 	"github.com/agent-entrypoint/agent-entrypoint/internal/execas"
 	"github.com/agent-entrypoint/agent-entrypoint/internal/policy"
 	"github.com/agent-entrypoint/agent-entrypoint/internal/probe"
@@ -22,6 +23,8 @@ type logger struct {
 	out   io.Writer
 	debug bool
 	hints []string // printed already: a hint shared by several warnings is said once
+	// warnings are what it warned of, for the start's record.
+	warnings []string
 }
 
 func (l *logger) print(kind, format string, args ...any) {
@@ -33,6 +36,9 @@ func (l *logger) error(err error) { l.say("error", err, hintFor(err)) }
 
 func (l *logger) say(kind string, err error, hint string) {
 	l.print(kind, "%v", err)
+	if kind == "warning" {
+		l.warnings = append(l.warnings, err.Error())
+	}
 	if hint != "" && !slices.Contains(l.hints, hint) {
 		l.hints = append(l.hints, hint)
 		l.print("hint", "%s", hint)
@@ -111,10 +117,7 @@ func problemHint(p policy.Problem, caps []string) string {
 	case policy.HomeDenied:
 		return "create the home in the image, or mount a volume there; HOME falls back to " + policy.FallbackHome + " where writable"
 	case policy.HomeUnusable:
-		if p.Path == "/" {
-			return "give the user a home in the image, or set AGENT_ENTRYPOINT_HOME"
-		}
-		return "mount a writable home, e.g. docker run --tmpfs " + p.Path + ", or create it in the image"
+		return diagnose.HomeFix(p.Path, "give the user a home in the image")
 	case policy.SocketBadPath:
 		return "name sockets by absolute paths"
 	case policy.SocketMissing:
@@ -130,7 +133,7 @@ func problemHint(p policy.Problem, caps []string) string {
 	case policy.SocketReadOnly:
 		return "mount the socket without :ro, or set AGENT_ENTRYPOINT_SOCKET_MODE=relay"
 	case policy.SocketForeignOwner:
-		return "make the socket usable on the host (for rootless Podman, use an agent socket you own), or set AGENT_ENTRYPOINT_SOCKET_MODE=none"
+		return "make the socket usable on the host (for rootless Podman, use an agent socket you own)"
 	case policy.SocketNotMounted:
 		return `mount the host's agent socket itself, e.g. -v "$SSH_AUTH_SOCK:/run/host-services/ssh-auth.sock"`
 	case policy.SocketNotAgent:
@@ -205,6 +208,7 @@ var stderr io.Writer = os.Stderr
 const usage = `agent-entrypoint: start a container's command as the right user, with its agent socket
 
 usage: agent-entrypoint [flags] [--] COMMAND [ARG...]
+       agent-entrypoint doctor [--json] [-v]   say what does not work, and the fix
 
 Started as root with a target uid, it adds the user and group when missing,
 creates the home directory, makes the agent sockets usable by the target,

@@ -58,18 +58,9 @@ var options = []option{
 // and returns the command that follows them. Flags stop at "--" or at the
 // first argument that does not start with "-".
 func parseCLI(args []string, lookup func(string) (string, bool)) (cli, error) {
-	c := cli{Settings: policy.Unset()}
-	for _, o := range options {
-		if o.env == "" || !o.cli {
-			continue
-		}
-		// An empty variable counts as unset, as `-e VAR=` in compose files
-		// is a common way to leave a default in place.
-		if v, ok := lookup(o.env); ok && v != "" {
-			if err := o.set(&c, v); err != nil {
-				return c, fmt.Errorf("%s: %w", o.env, err)
-			}
-		}
+	c, err := parseEnv(lookup)
+	if err != nil {
+		return c, err
 	}
 	// Flags may repeat --socket and --chown on top of the environment's.
 	for len(args) > 0 {
@@ -103,6 +94,24 @@ func parseCLI(args []string, lookup func(string) (string, bool)) (cli, error) {
 	c.Command = args
 	if len(c.Command) == 0 && !c.Help && !c.Version {
 		return c, fmt.Errorf("%w: no command given", errUsage)
+	}
+	return c, nil
+}
+
+// parseEnv reads the settings of the environment through lookup.
+func parseEnv(lookup func(string) (string, bool)) (cli, error) {
+	c := cli{Settings: policy.Unset()}
+	for _, o := range options {
+		if o.env == "" || !o.cli {
+			continue
+		}
+		// An empty variable counts as unset, as `-e VAR=` in compose files
+		// is a common way to leave a default in place.
+		if v, ok := lookup(o.env); ok && v != "" {
+			if err := o.set(&c, v); err != nil {
+				return c, fmt.Errorf("%s: %w", o.env, err)
+			}
+		}
 	}
 	return c, nil
 }

@@ -9,10 +9,12 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/agent-entrypoint/agent-entrypoint/internal/claim"
 	"github.com/agent-entrypoint/agent-entrypoint/internal/execas"
 	"github.com/agent-entrypoint/agent-entrypoint/internal/policy"
 	"github.com/agent-entrypoint/agent-entrypoint/internal/probe"
 	"github.com/agent-entrypoint/agent-entrypoint/internal/relay"
+	"github.com/agent-entrypoint/agent-entrypoint/internal/startrecord"
 	"github.com/agent-entrypoint/agent-entrypoint/internal/supervisor"
 	"golang.org/x/sys/unix"
 )
@@ -32,7 +34,7 @@ const relayCaps = 1<<unix.CAP_DAC_OVERRIDE | 1<<unix.CAP_DAC_READ_SEARCH | 1<<un
 // socket, starts the command as its child through the relay child mode,
 // and stays, as PID 1 (or a subreaper), forwarding signals and reaping,
 // until the command ends; it exits with the command's status.
-func supervise(log *logger, d policy.Decision, creds execas.Creds, argv, env []string) int {
+func supervise(log *logger, d policy.Decision, creds execas.Creds, argv, env []string, marker *claim.Marker, rec startrecord.Record) int {
 	// As PID 1, root in every id, the caller's groups gone: the command's
 	// uid can then neither signal nor trace this process, a setuid
 	// start's too. Under an init (docker run --init) the init forwards the
@@ -59,6 +61,7 @@ func supervise(log *logger, d policy.Decision, creds execas.Creds, argv, env []s
 		defer l.Remove()
 		if up.Agent {
 			env = setEnv(env, "SSH_AUTH_SOCK="+l.Path)
+			rec.AuthSock = l.Path
 		}
 		log.debugf("relay %s at %s", up.Path, l.Path)
 		access := relay.Full
@@ -68,6 +71,8 @@ func supervise(log *logger, d policy.Decision, creds execas.Creds, argv, env []s
 		u := relay.Upstream{Path: up.Path, Dir: up.Dir}
 		serve = append(serve, func() { relay.Serve(l, u, up.Agent, access) })
 	}
+	rec.RelayPID = os.Getpid()
+	writeRecord(log, marker, rec)
 	if err := supervisor.Subreaper(); err != nil {
 		log.error(err)
 		return exitFailure

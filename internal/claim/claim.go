@@ -66,18 +66,55 @@ func First() (bool, string) {
 	return false, fmt.Sprintf("pid %d, parent pid %d, pid 1 is %q", pid, ppid, name)
 }
 
+// Marker is the marker this process created, held open so that the
+// start can write its record into it (package startrecord) at no cost of
+// another file.
+type Marker struct {
+	fd   int
+	path string
+}
+
+// Record writes what the start did into the marker, and closes it. A nil
+// marker (the start made none) records nothing.
+func (m *Marker) Record(data []byte) error {
+	if m == nil {
+		return nil
+	}
+	defer m.Close()
+	for len(data) > 0 {
+		n, err := unix.Write(m.fd, data)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return &os.PathError{Op: "write", Path: m.path, Err: err}
+		}
+		data = data[n:]
+	}
+	return nil
+}
+
+// Close closes the marker; it stays, empty or with its record.
+func (m *Marker) Close() {
+	if m != nil && m.fd >= 0 {
+		unix.Close(m.fd)
+		m.fd = -1
+	}
+}
+
 // Claim claims the container start for the calling process when first is
 // set (root starts may always claim: they hold root anyway). It returns
-// Claimed when it recorded the claim, Taken when a marker was there
-// already, and NotFirst, recording nothing, when first is false. An error
-// means the claim could not be recorded: the caller must fail closed.
-func Claim(first bool) (Outcome, error) {
+// Claimed, with the marker it made, when it recorded the claim, Taken when
+// a marker was there already, and NotFirst, recording nothing, when first
+// is false. An error means the claim could not be recorded: the caller
+// must fail closed.
+func Claim(first bool) (Outcome, *Marker, error) {
 	if !first {
-		return NotFirst, nil
+		return NotFirst, nil, nil
 	}
 	name, err := markerName()
 	if err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrUnrecorded, err)
+		return 0, nil, fmt.Errorf("%w: %v", ErrUnrecorded, err)
 	}
 	dirs := make([]dirState, len(Dirs))
 	for i, d := range Dirs {
@@ -86,23 +123,25 @@ func Claim(first bool) (Outcome, error) {
 		defer dirs[i].close()
 		if err != nil {
 			// What cannot be looked at may hold a marker: fail closed.
-			return 0, fmt.Errorf("%w: %w", ErrUnrecorded, err)
+			return 0, nil, fmt.Errorf("%w: %w", ErrUnrecorded, err)
 		}
 	}
 	out, candidates := decide(dirs)
 	if out != 0 {
-		return out, nil
+		return out, nil, nil
 	}
 	var errs []error
 	for _, i := range candidates {
-		err := create(dirs[i].fd, name)
+		path := filepath.Join(dirs[i].path, name)
+		fd, err := create(dirs[i].fd, name)
 		if errors.Is(err, unix.EEXIST) {
-			return Taken, nil
+			return Taken, nil, nil
 		}
 		if err != nil {
-			errs = append(errs, &os.PathError{Op: "create", Path: filepath.Join(dirs[i].path, name), Err: err})
+			errs = append(errs, &os.PathError{Op: "create", Path: path, Err: err})
 			continue
 		}
+		m := &Marker{fd: fd, path: path}
 		// Another process that looked at the same moment may have put its
 		// marker into another directory: then neither may go on.
 		for j := range dirs {
@@ -110,17 +149,18 @@ func Claim(first bool) (Outcome, error) {
 				continue
 			}
 			if there, err := markerThere(dirs[j].fd, name); there || err != nil {
-				return Taken, nil
+				m.Close()
+				return Taken, nil, nil
 			}
 		}
-		return Claimed, nil
+		return Claimed, m, nil
 	}
 	for _, d := range dirs {
 		if d.why != nil {
 			errs = append(errs, d.why)
 		}
 	}
-	return 0, fmt.Errorf("%w: %w", ErrUnrecorded, errors.Join(errs...))
+	return 0, nil, fmt.Errorf("%w: %w", ErrUnrecorded, errors.Join(errs...))
 }
 
 // dirState is what Claim learned of one candidate directory.
@@ -212,19 +252,105 @@ func markerThere(dir int, name string) (bool, error) {
 	}
 }
 
-func create(dir int, name string) error {
+func create(dir int, name string) (int, error) {
+	// Mode 0444 whatever the umask, without another system call on the
+	// file: every process of the container may read the start's record.
+	old := unix.Umask(0)
+	defer unix.Umask(old)
 	// O_EXCL|O_NOFOLLOW: the marker must be new; anything already there
 	// means someone ran first, and it is never followed.
-	fd, err := unix.Openat(dir, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o400)
-	if err != nil {
-		return err
-	}
-	return unix.Close(fd)
+	return unix.Openat(dir, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o444)
 }
 
-// markerName names this container start: the boot, the PID namespace and
-// PID 1's start time, which together never repeat.
+// ErrNoMarker is returned by ReadMarker where this start left no marker
+// that root alone may have written.
+var ErrNoMarker = errors.New("no marker of this start")
+
+// maxMarker caps what ReadMarker reads.
+const maxMarker = 64 << 10
+
+// ReadMarker returns what the marker of this container start holds: the
+// start's record, or nothing. Only a marker that root owns and no one
+// else may write, in a directory only root may change (or a sticky one),
+// is read; elsewhere it is as if there were none.
+func ReadMarker() ([]byte, error) {
+	name, err := markerName()
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range Dirs {
+		data, err := readMarker(d, name)
+		if err == nil {
+			return data, nil
+		}
+		if !errors.Is(err, ErrNoMarker) {
+			return nil, err
+		}
+	}
+	return nil, ErrNoMarker
+}
+
+func readMarker(dir, name string) ([]byte, error) {
+	path := filepath.Join(dir, name)
+	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNoMarker, err)
+	}
+	defer unix.Close(dfd)
+	var st unix.Stat_t
+	if err := unix.Fstat(dfd, &st); err != nil {
+		return nil, &os.PathError{Op: "stat", Path: dir, Err: err}
+	}
+	if ok, why := trusted(st.Uid, st.Mode); !ok {
+		return nil, fmt.Errorf("%w: %s: %w", ErrNoMarker, dir, why)
+	}
+	// O_NOFOLLOW: a link is refused, not followed. O_NONBLOCK: a FIFO by
+	// that name must not hang the reader.
+	fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNoMarker, &os.PathError{Op: "open", Path: path, Err: err})
+	}
+	defer unix.Close(fd)
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid != 0 || st.Mode&0o022 != 0 {
+		return nil, fmt.Errorf("%w: %s: not a regular file root alone may write", ErrNoMarker, path)
+	}
+	data, err := safefs.ReadFD(fd, maxMarker, int(st.Size))
+	if err != nil {
+		return nil, &os.PathError{Op: "read", Path: path, Err: err}
+	}
+	return data, nil
+}
+
+// markerName names the marker of this container start.
 func markerName() (string, error) {
+	id, err := StartID()
+	return markerPrefix + id, err
+}
+
+// markerPrefix begins every marker's name.
+const markerPrefix = ".agent-entrypoint-started-"
+
+// StartID names this container start: the boot, the PID namespace and
+// PID 1's start time, which together never repeat.
+func StartID() (string, error) {
+	if thisStart != "" {
+		return thisStart, nil
+	}
+	id, err := readStartID()
+	if err == nil {
+		thisStart = id
+	}
+	return id, err
+}
+
+// thisStart is StartID, once read: it cannot change while the process
+// lives.
+var thisStart string
+
+func readStartID() (string, error) {
 	boot, err := safefs.ReadFile("/proc/sys/kernel/random/boot_id", 64)
 	if err != nil {
 		return "", err
@@ -250,13 +376,12 @@ func markerName() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return markerFor(bootID, nsIno, start), nil
+	return startID(bootID, nsIno, start), nil
 }
 
-// markerFor is the marker's name for one boot, PID namespace and PID 1
-// start time.
-func markerFor(bootID, pidNS, start string) string {
-	return ".agent-entrypoint-started-" + bootID + "-" + pidNS + "-" + start
+// startID is the id of one boot, PID namespace and PID 1 start time.
+func startID(bootID, pidNS, start string) string {
+	return bootID + "-" + pidNS + "-" + start
 }
 
 // startTime returns field 22 of a /proc/PID/stat line, the start time in

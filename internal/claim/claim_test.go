@@ -36,11 +36,11 @@ func TestStartTime(t *testing.T) {
 // PID namespace) never matches the marker of this start.
 func TestMarkerName(t *testing.T) {
 	const boot = "0f8a4c2e-5f1b-4e53-9d7c-2b1f0c9e8a11"
-	a := markerFor(boot, "4026532300", "12345")
+	a := startID(boot, "4026532300", "12345")
 	for _, other := range []string{
-		markerFor("1f8a4c2e-5f1b-4e53-9d7c-2b1f0c9e8a11", "4026532300", "12345"),
-		markerFor(boot, "4026532301", "12345"),
-		markerFor(boot, "4026532300", "12346"),
+		startID("1f8a4c2e-5f1b-4e53-9d7c-2b1f0c9e8a11", "4026532300", "12345"),
+		startID(boot, "4026532301", "12345"),
+		startID(boot, "4026532300", "12346"),
 	} {
 		if other == a {
 			t.Errorf("%s matches %s", other, a)
@@ -162,7 +162,13 @@ func TestClaimTable(t *testing.T) {
 			old := Dirs
 			Dirs = paths[:]
 			t.Cleanup(func() { Dirs = old })
-			out, err := Claim(tc.start.first)
+			out, m, err := Claim(tc.start.first)
+			if (m != nil) != (out == Claimed) {
+				t.Errorf("Claim = %v with marker %v: a marker comes with Claimed alone", out, m)
+			}
+			if m != nil {
+				m.Close()
+			}
 			c := map[Outcome]policy.Claim{Claimed: policy.Claimed, Taken: policy.Taken, NotFirst: policy.NotFirst}[out]
 			if err != nil {
 				c = policy.Unrecorded
@@ -202,8 +208,11 @@ func TestClaimOnce(t *testing.T) {
 	if dir := os.Getenv("CLAIM_TEST_CHILD"); dir != "" {
 		Dirs = []string{dir}
 		first, _ := First()
-		out1, err1 := Claim(first)
-		out2, err2 := Claim(first)
+		out1, m, err1 := Claim(first)
+		out2, _, err2 := Claim(first)
+		if m != nil {
+			m.Close()
+		}
 		fmt.Println(os.Getpid(), first, out1, err1, out2, err2)
 		return
 	}
@@ -224,5 +233,55 @@ func TestClaimOnce(t *testing.T) {
 	}
 	if got, _ := First(); got {
 		t.Error("the test process is taken for a container's first")
+	}
+}
+
+// TestMarkerRecord: the start's record goes into its marker, which every
+// process may read and root alone may write; a marker another uid owns,
+// or a link, is not read.
+func TestMarkerRecord(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: a marker is trusted only when root owns it")
+	}
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	old := Dirs
+	Dirs = []string{dir}
+	t.Cleanup(func() { Dirs = old })
+	if _, err := ReadMarker(); !errors.Is(err, ErrNoMarker) {
+		t.Fatalf("before the claim: ReadMarker = %v, want ErrNoMarker", err)
+	}
+	defer unix.Umask(unix.Umask(0o077))
+	out, m, err := Claim(true)
+	if out != Claimed || err != nil {
+		t.Fatalf("Claim = %v, %v", out, err)
+	}
+	if err := m.Record([]byte("start=root\n")); err != nil {
+		t.Fatal(err)
+	}
+	name, _ := markerName()
+	path := filepath.Join(dir, name)
+	if fi, err := os.Lstat(path); err != nil || fi.Mode().Perm() != 0o444 {
+		t.Errorf("marker %v, %v; want mode 0444 whatever the umask", fi.Mode(), err)
+	}
+	if data, err := ReadMarker(); err != nil || string(data) != "start=root\n" {
+		t.Errorf("ReadMarker = %q, %v", data, err)
+	}
+	for _, spoil := range []func(){
+		func() { os.Chown(path, 1000, 1000) },
+		func() { os.Chmod(path, 0o666) },
+		func() {
+			other := filepath.Join(t.TempDir(), "x")
+			os.WriteFile(other, []byte("start=root\n"), 0o444)
+			os.Remove(path)
+			os.Symlink(other, path)
+		},
+	} {
+		os.Remove(path)
+		os.WriteFile(path, []byte("start=root\n"), 0o444)
+		spoil()
+		if data, err := ReadMarker(); !errors.Is(err, ErrNoMarker) {
+			t.Errorf("a spoiled marker read: %q, %v", data, err)
+		}
 	}
 }

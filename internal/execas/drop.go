@@ -60,6 +60,35 @@ func Drop(c Creds) error {
 	return Verify(c)
 }
 
+// ReturnToRealIDs gives up what a setuid or setgid bit gave, in every
+// thread: each uid and gid becomes the real one, which for a real uid
+// other than 0 also empties the capability sets. It verifies the result,
+// and reports whether anything changed.
+func ReturnToRealIDs() (bool, error) {
+	ruid, euid, suid := unix.Getresuid()
+	rgid, egid, sgid := unix.Getresgid()
+	if ruid == euid && euid == suid && rgid == egid && egid == sgid {
+		return false, nil
+	}
+	groups, err := unix.Getgroups()
+	if err != nil {
+		return false, os.NewSyscallError("getgroups", err)
+	}
+	if err := clearInheritable(); err != nil {
+		return false, err
+	}
+	// The syscall package's calls act on all of the runtime's threads:
+	// none may keep root, whatever runs on it later. The gid goes first,
+	// while the uid may still change it.
+	if err := syscall.Setresgid(rgid, rgid, rgid); err != nil {
+		return false, os.NewSyscallError("setresgid", err)
+	}
+	if err := syscall.Setresuid(ruid, ruid, ruid); err != nil {
+		return false, os.NewSyscallError("setresuid", err)
+	}
+	return true, Verify(Creds{UID: ruid, GID: rgid, Groups: groups})
+}
+
 // SetEGID sets the effective gid of the calling thread only, the one that
 // runs the shim (see Drop).
 func SetEGID(gid int) error {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -110,19 +111,27 @@ type Answer struct {
 	// Listener is the uid of the process that listens on the socket
 	// (SO_PEERCRED), -1 when not known.
 	Listener int
+	// List is each key's type and comment, from ListKeys only.
+	List []string
 }
 
 // AskAgent connects to the socket (through the handle, so that the very
 // inode Open checked answers) with the caller's effective ids, asks for the
 // agent's keys and returns what it answered. It gives up after timeout.
 func (s *Socket) AskAgent(timeout time.Duration) (Answer, error) {
-	return askAgent("/proc/self/fd/"+strconv.Itoa(s.fd), s.Path, timeout)
+	return askAgent("/proc/self/fd/"+strconv.Itoa(s.fd), s.Path, timeout, false)
 }
 
 // AskAgentPath is AskAgent for a socket known by path only, such as one
 // found in a directory of agent sockets.
 func AskAgentPath(path string, timeout time.Duration) (Answer, error) {
-	return askAgent(path, path, timeout)
+	return askAgent(path, path, timeout, false)
+}
+
+// ListKeys is AskAgentPath that reads the whole answer: each key's type
+// and comment. A failure to connect is an *os.PathError of Op "connect".
+func ListKeys(path string, timeout time.Duration) (Answer, error) {
+	return askAgent(path, path, timeout, true)
 }
 
 // ErrCannotAsk is returned by AskAgentAs when this start cannot take
@@ -186,7 +195,7 @@ func rawSetres(trap uintptr, r, e, s int) error {
 	return nil
 }
 
-func askAgent(addr, path string, timeout time.Duration) (Answer, error) {
+func askAgent(addr, path string, timeout time.Duration, list bool) (Answer, error) {
 	a := Answer{Listener: -1}
 	// Plain blocking syscalls with socket timeouts, rather than the
 	// net package, whose poller a start that asks once does not need.
@@ -236,7 +245,62 @@ func askAgent(addr, path string, timeout time.Duration) (Answer, error) {
 		return a, &os.PathError{Op: "read", Path: path, Err: ErrNotAgent}
 	}
 	a.Keys = int(binary.BigEndian.Uint32(head[5:9]))
+	if !list {
+		return a, nil
+	}
+	body := make([]byte, length-5)
+	for n := 0; n < len(body); {
+		var m int
+		err := retry(func() (err error) { m, err = unix.Read(c, body[n:]); return err })
+		if err == nil && m == 0 {
+			err = io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return a, &os.PathError{Op: "read", Path: path, Err: err}
+		}
+		n += m
+	}
+	keys, err := keyList(body, a.Keys)
+	a.List = keys
+	if err != nil {
+		return a, &os.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w: %w", ErrNotAgent, err)}
+	}
 	return a, nil
+}
+
+// keyList reads n keys of an identities answer, each a key blob (whose
+// first string is its type) and a comment.
+func keyList(b []byte, n int) ([]string, error) {
+	str := func() ([]byte, bool) {
+		if len(b) < 4 {
+			return nil, false
+		}
+		l := binary.BigEndian.Uint32(b)
+		if uint64(l) > uint64(len(b)-4) {
+			return nil, false
+		}
+		s := b[4 : 4+l]
+		b = b[4+l:]
+		return s, true
+	}
+	var out []string
+	for range n {
+		blob, ok1 := str()
+		comment, ok2 := str()
+		if !ok1 || !ok2 {
+			return out, errors.New("a key list cut short")
+		}
+		typ := "unknown"
+		if len(blob) >= 4 {
+			if l := binary.BigEndian.Uint32(blob); uint64(l) <= uint64(len(blob)-4) {
+				typ = string(blob[4 : 4+l])
+			}
+		}
+		// Quoted: a comment is the agent's to choose, and is printed.
+		q := strconv.Quote(typ + " " + string(comment))
+		out = append(out, q[1:len(q)-1])
+	}
+	return out, nil
 }
 
 // Candidates lists the sockets of a directory of agent sockets, newest
