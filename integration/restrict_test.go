@@ -422,7 +422,7 @@ func restrictions() []restriction {
 			name: "cap-drop-all/root-target", args: with(rootTargetArgs, capArgs()...),
 			exit: 125,
 			messages: []message{{
-				cause: []string{"cannot switch to uid 1000: missing capability SETUID, SETGID"},
+				cause: []string{"cannot switch to uid 1000: missing capabilities SETUID, SETGID"},
 				hint:  []string{"--cap-add SETUID", "--cap-add SETGID", "--cap-add CHOWN"},
 				// The socket is root's: root may chmod it without FOWNER.
 				notInHint: []string{"FOWNER", "DAC_OVERRIDE"},
@@ -482,20 +482,34 @@ func restrictions() []restriction {
 			etc: etcProvisioned, passwd: "user:x:1000:1000:",
 		},
 
-		// A socket root does not own needs FOWNER on top.
+		// A socket another uid owns is that uid's agent's, which serves only
+		// root and its own uid: no chmod helps the target, so the fix is
+		// what the relay needs (to reach it, and to pass signals on),
+		// never FOWNER. With those, the relay serves the key, and the
+		// host's socket stays as it was.
 		{
 			name: "cap-minimum/socket-of-other-uid", args: with(rootTargetArgs, capArgs(minimum...)...), socket: otherOwner,
 			messages: []message{{
-				cause: []string{"uid 1000 cannot connect to " + agentMount, "missing capability FOWNER"},
-				hint:  []string{"--cap-add FOWNER"}, notInHint: []string{"CHOWN", "SETUID", "SETGID"},
+				cause: []string{"cannot relay " + agentMount, "missing capabilities DAC_OVERRIDE, KILL"},
+				hint:  []string{"--cap-add DAC_OVERRIDE --cap-add KILL"}, notInHint: []string{"FOWNER", "CHOWN", "SETUID", "SETGID"},
 			}},
 			uid: testUID, gid: testUID, user: "alice", home: alice, homeMade: true, socketTo: otherOwner.perm,
 			etc: etcProvisioned, passwd: "alice:x:1000:1000:",
 		},
 		{
-			name: "cap-minimum+FOWNER/socket-of-other-uid", args: with(rootTargetArgs, capArgs(append(minimum, "FOWNER")...)...), socket: otherOwner,
-			uid: testUID, gid: testUID, user: "alice", home: alice, homeMade: true, key: true, socketTo: granted,
+			name: "cap-minimum+DAC_OVERRIDE+KILL/socket-of-other-uid", args: with(rootTargetArgs, capArgs(append(minimum, "DAC_OVERRIDE", "KILL")...)...), socket: otherOwner,
+			uid: testUID, gid: testUID, user: "alice", home: alice, homeMade: true, key: true, socketTo: otherOwner.perm,
 			etc: etcProvisioned, passwd: "alice:x:1000:1000:",
+		},
+		{
+			name: "cap-drop-all/setuid-user/socket-of-other-uid", args: with(setuidArgs, capArgs()...), socket: otherOwner,
+			messages: []message{
+				{cause: []string{"cannot hand home /home/user to uid 1000: missing capability CHOWN"}, hint: []string{"--cap-add CHOWN"}},
+				homeFallback(user),
+				{cause: []string{"cannot relay " + agentMount, "missing capabilities DAC_OVERRIDE, KILL"}, notInHint: []string{"FOWNER"}},
+			},
+			uid: testUID, gid: testUID, user: "user", home: "/tmp", socketTo: otherOwner.perm,
+			etc: etcProvisioned, passwd: "user:x:1000:1000:",
 		},
 
 		// no-new-privileges: nothing to void in a root start; a setuid

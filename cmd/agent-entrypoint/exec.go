@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -21,8 +22,31 @@ func dropAndExec(log *logger, drop bool, creds execas.Creds, argv, env []string)
 		}
 	}
 	err := execCommand(argv, env)
-	log.error(err)
+	if hint := flagHint(argv[0]); hint != "" && errors.Is(err, execas.ErrNotFound) {
+		log.say("error", err, hint)
+	} else {
+		log.error(err)
+	}
 	return execas.ExitCode(err)
+}
+
+// flagHint is the hint for a command that is one of agent-entrypoint's
+// flags: docker run IMAGE -v puts it after the image name, where it is the
+// command.
+func flagHint(name string) string {
+	flag, _, _ := strings.Cut(strings.TrimLeft(name, "-"), "=")
+	o, ok := lookupFlag(flag)
+	if !strings.HasPrefix(name, "-") || !ok {
+		return ""
+	}
+	if o.env == "" {
+		return "after the image name " + name + " is the command: run agent-entrypoint " + name + " with docker run --entrypoint agent-entrypoint IMAGE " + name
+	}
+	value := "VALUE"
+	if o.isBool {
+		value = "1"
+	}
+	return fmt.Sprintf("after the image name %s is the command: set %s=%s with docker run -e before the image name", name, o.env, value)
 }
 
 // execCommand replaces the process with the command. The tests run the

@@ -63,3 +63,11 @@ func CapAddFlags(names []string) string {
 	}
 	return strings.Join(names, " ")
 }
+
+// missingPhrase names missing capabilities in a message.
+func missingPhrase(missing []string) string {
+	if len(missing) == 1 {
+		return "missing capability " + missing[0]
+	}
+	return "missing capabilities " + strings.Join(missing, ", ")
+}

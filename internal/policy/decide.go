@@ -198,13 +198,13 @@ func (d *decider) checkDrop() {
 	case Setuid:
 		if missing := d.missingCaps(CapSetgid); len(missing) > 0 && !slices.Equal(id.Groups, accounts.SortedIDs(d.f.Cred.Groups)) {
 			d.problem(Problem{Kind: MissingCaps, Caps: missing,
-				Err: fmt.Errorf("cannot set supplementary groups %v: missing capability %s; keeping %v", id.Groups, missing[0], d.f.Cred.Groups)})
+				Err: fmt.Errorf("cannot set supplementary groups %v: %s; keeping %v", id.Groups, missingPhrase(missing), d.f.Cred.Groups)})
 			d.Groups = d.f.Cred.Groups
 		}
 	case Root:
 		if missing := d.missingCaps(CapSetuid, CapSetgid); len(missing) > 0 {
 			d.problem(Problem{Kind: MissingCaps, Caps: missing, Fatal: true,
-				Err: fmt.Errorf("cannot switch to uid %d: missing capability %s", id.UID, strings.Join(missing, ", "))})
+				Err: fmt.Errorf("cannot switch to uid %d: %s", id.UID, missingPhrase(missing))})
 		}
 	case Unprivileged:
 		d.Groups = accounts.SortedIDs(append([]int{d.f.Cred.RGID}, d.f.Cred.Groups...))
@@ -266,7 +266,7 @@ func (d *decider) checkMove() {
 	}
 	if len(missing) > 0 {
 		d.problem(Problem{Kind: MissingCaps, Caps: missing, Fatal: true,
-			Err: fmt.Errorf("cannot move %s to uid %d: its files need missing capability %s", m.Name, m.NewUID, strings.Join(missing, ", "))})
+			Err: fmt.Errorf("cannot move %s to uid %d: its files need %s", m.Name, m.NewUID, missingPhrase(missing))})
 		return
 	}
 	if m.Home != "/" && m.Home != noHome {
@@ -364,7 +364,7 @@ func (d *decider) mayCreateHome(home PathFact) bool {
 	if id.UID != d.f.Cred.EUID {
 		if missing := d.missingCaps(CapChown); len(missing) > 0 {
 			d.problem(Problem{Kind: MissingCaps, Caps: missing,
-				Err: fmt.Errorf("cannot hand home %s to uid %d: missing capability %s", id.Home, id.UID, missing[0])})
+				Err: fmt.Errorf("cannot hand home %s to uid %d: %s", id.Home, id.UID, missingPhrase(missing))})
 			return false
 		}
 	}

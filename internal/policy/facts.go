@@ -63,7 +63,9 @@ type AgentProbe struct {
 	// Refused: it accepted the connection and closed it without an answer,
 	// as OpenSSH's agent does to a uid it does not serve.
 	Refused bool
-	Err     error // why it did not answer
+	// Denied: the socket's mode kept the asker from connecting.
+	Denied bool
+	Err    error // why it did not answer
 }
 
 // DirFact is one directory's owner and permission bits.

@@ -139,6 +139,7 @@ type want struct {
 	groups   []int  // the groups of the drop
 	drop     yesNo  // the start drops to the target
 	problems []ProblemKind
+	caps     []string // the capabilities the problems name, in order
 	fatal    bool
 }
 
@@ -166,12 +167,15 @@ func TestDecide(t *testing.T) {
 			want{problems: []ProblemKind{MissingCaps, MissingCaps, HomeUnusable}, fatal: true}},
 		{"--cap-drop ALL + the minimum", rootCred, rootTarget(), func(f *Facts) { f.Cred.CapEff = caps(CapChown, CapSetuid, CapSetgid) },
 			want{name: "alice", home: "/home/alice", create: yes, lines: 2, grant: yes, drop: yes}},
-		{"the minimum, socket of another uid: FOWNER", rootCred, rootTarget(), func(f *Facts) {
+		// No mode of the socket would let uid 1000 in: OpenSSH's agent
+		// serves only root and its owner. Without DAC_OVERRIDE root cannot
+		// reach it either, and without KILL the relay could not pass
+		// signals on: the fix is those two, never FOWNER.
+		{"the minimum, socket of another uid: relay's capabilities, not FOWNER", rootCred, rootTarget(), func(f *Facts) {
 			f.Cred.CapEff = caps(CapChown, CapSetuid, CapSetgid)
 			f.Sockets[0].UID = 1001
-			// Without DAC_OVERRIDE root cannot reach it either: no relay.
-			f.Sockets[0].AsRoot = AgentProbe{Tried: true, Err: errors.New("permission denied")}
-		}, want{name: "alice", create: yes, problems: []ProblemKind{MissingCaps}}},
+			f.Sockets[0].AsRoot = AgentProbe{Tried: true, Denied: true, Err: errors.New("permission denied")}
+		}, want{name: "alice", create: yes, problems: []ProblemKind{MissingCaps}, caps: []string{"DAC_OVERRIDE", "KILL"}}},
 		{"--read-only, root start", rootCred, rootTarget(), func(f *Facts) {
 			for k := range f.Writable {
 				f.Writable[k] = Access{Err: errors.New("read-only file system"), ReadOnly: true}
@@ -391,6 +395,13 @@ func check(t *testing.T, d Decision, w want) {
 	}
 	if !slices.Equal(kinds, w.problems) {
 		t.Errorf("problems %v, want kinds %v", d.Problems, w.problems)
+	}
+	var caps []string
+	for _, p := range d.Problems {
+		caps = append(caps, p.Caps...)
+	}
+	if w.caps != nil && !slices.Equal(caps, w.caps) {
+		t.Errorf("problems name capabilities %v, want %v", caps, w.caps)
 	}
 	if (d.Fatal() != nil) != w.fatal {
 		t.Errorf("fatal = %v, want %v", d.Fatal(), w.fatal)

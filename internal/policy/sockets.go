@@ -115,6 +115,11 @@ func (d *decider) auto(s SocketFact, who Who, connect bool, blocked string) (Mod
 	switch {
 	case s.Agent && s.AsTarget.Refused:
 		return Relay, fmt.Sprintf("the agent does not serve uid %d%s", uid, listener(s))
+	case s.Agent && !s.AsTarget.Tried && s.UID != 0 && s.UID != uid && !(s.UID == overflowUID && d.f.InUserNS):
+		// Not asked (the start could not take the target's uid for a
+		// moment): OpenSSH's agent serves only root and its own uid, so no
+		// mode of a socket another uid owns would let the target in.
+		return Relay, fmt.Sprintf("the socket belongs to uid %d, and an agent serves only root and its own uid", s.UID)
 	case connect:
 		return None, fmt.Sprintf("uid %d can use it already", uid)
 	case blocked != "":
@@ -190,7 +195,7 @@ func (d *decider) changeProblem(s SocketFact, who Who, connect bool, blocked str
 		return nil
 	}
 	if missing := d.missingCaps(c); len(missing) > 0 {
-		p := no(MissingCaps, fmt.Sprintf("missing capability %s to %s it", missing[0], verb))
+		p := no(MissingCaps, fmt.Sprintf("%s to %s it", missingPhrase(missing), verb))
 		p.Caps = missing
 		return p
 	}
@@ -253,6 +258,13 @@ func (d *decider) relayProblem(s SocketFact) *Problem {
 		return no(RelayUngated, fmt.Errorf("cannot relay %s: a setuid start relays only the SSH agent", s.Path))
 	case s.Agent && d.Kind == Setuid && !s.MountPoint:
 		return no(SocketNotMounted, fmt.Errorf("cannot relay %s: a setuid start relays only an agent mounted into the container", s.Path))
+	case s.Agent && !s.AsRoot.Answers && s.AsRoot.Denied && len(d.missingCaps(CapDACOverride)) > 0:
+		// Root could not connect for want of the capability that passes a
+		// socket's mode: the socket may well be an agent's.
+		missing := d.missingCaps(CapDACOverride, CapKill)
+		p := no(MissingCaps, fmt.Errorf("cannot relay %s: %s to reach the agent and forward signals to the command", s.Path, missingPhrase(missing)))
+		p.Caps = missing
+		return p
 	case s.Agent && !s.AsRoot.Answers:
 		why := "it was not asked"
 		if s.AsRoot.Err != nil {

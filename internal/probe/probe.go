@@ -186,7 +186,7 @@ func (p *Probe) agentDir(f policy.SocketFact) policy.SocketFact {
 }
 
 func probed(a sockets.Answer, err error) policy.AgentProbe {
-	return policy.AgentProbe{Tried: true, Answers: err == nil, Refused: a.Refused, Err: err}
+	return policy.AgentProbe{Tried: true, Answers: err == nil, Refused: a.Refused, Denied: errors.Is(err, unix.EACCES), Err: err}
 }
 
 func isDir(path string) bool {
