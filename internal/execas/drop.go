@@ -30,8 +30,7 @@ type Creds struct {
 //
 // Single-thread syscalls, as runc's container init long used them before
 // its exec: the syscall package's all-threads versions signal every runtime
-// thread and wait for each, which cost about half a millisecond of a start
-// on the bench VM (README.md, Performance).
+// thread and wait for each, a cost bench/README.md measures.
 // x/sys/unix's Setgroups is already single-thread.
 //
 // The order matters: groups, then gid, then uid, because setting groups and

@@ -77,8 +77,7 @@ type Options struct {
 // from disk when the cache is cold and, on overlayfs, on the copy-up each
 // first chown of an image file causes (a copy of the file into the upper
 // layer, synced). So the pool is sized for I/O in flight rather than for
-// CPUs: on a 2-CPU machine a 100k-file copy-up took 37 s with 1 worker,
-// 13 s with 8 and levelled off near 9 s from 24 workers on.
+// CPUs (bench/README.md has the copy-up's time by pool size).
 func DefaultWorkers() int {
 	return min(max(4*runtime.GOMAXPROCS(0), 32), 64)
 }
