@@ -86,11 +86,15 @@ func load(dir string, names []string) (*Snapshot, error) {
 }
 
 func newSnapshot(dir string, files map[string]*file) *Snapshot {
+	return &Snapshot{Dir: dir, DB: accounts.NewDB(contentsOf(files)), files: files}
+}
+
+func contentsOf(files map[string]*file) map[string]accounts.Content {
 	contents := make(map[string]accounts.Content, len(files))
 	for name, f := range files {
 		contents[name] = accounts.Content{Data: f.data, Exists: f.exists}
 	}
-	return &Snapshot{Dir: dir, DB: accounts.NewDB(contents), files: files}
+	return contents
 }
 
 // Reload reads all four account files again, for a start that is about to
@@ -110,7 +114,9 @@ func (s *Snapshot) Reload() (*Snapshot, error) {
 		return nil, err
 	}
 	fresh.files[accounts.Passwd], fresh.files[accounts.Group] = s.files[accounts.Passwd], s.files[accounts.Group]
-	return newSnapshot(s.Dir, fresh.files), nil
+	// The same bytes of passwd and group: what was looked up in them
+	// stands.
+	return &Snapshot{Dir: s.Dir, DB: s.DB.With(contentsOf(fresh.files)), files: fresh.files}, nil
 }
 
 func readFile(path string) (*file, error) {

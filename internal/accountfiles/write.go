@@ -101,7 +101,7 @@ func Apply(p accounts.Plan, s *Snapshot) error {
 		}
 	}
 	for i, name := range names {
-		st, err := stage(filepath.Join(s.Dir, name), s.files[name], contents[i].Data)
+		st, err := stage(filepath.Join(s.Dir, name), s.files[name], contents[i])
 		if err != nil {
 			cleanup()
 			return err
@@ -138,12 +138,12 @@ var afterStep = func() {}
 type staging struct {
 	path string
 	old  *file
-	data []byte
+	data accounts.Rendered
 	tmp  string   // "" when the file must be rewritten in place
 	f    *os.File // the open temp file until it is synced
 }
 
-func stage(path string, old *file, data []byte) (*staging, error) {
+func stage(path string, old *file, data accounts.Rendered) (*staging, error) {
 	s := &staging{path: path, old: old, data: data}
 	tmp, err := createTemp(path)
 	if errors.Is(err, unix.EACCES) && old.exists {
@@ -155,7 +155,7 @@ func stage(path string, old *file, data []byte) (*staging, error) {
 		return nil, fileErr("write", path, err)
 	}
 	s.tmp, s.f = tmp.Name(), tmp
-	_, err = tmp.Write(data)
+	err = writeAt(tmp, data, 0)
 	if err == nil && old.exists {
 		// The temp file replaces the original: it must keep its owner
 		// (shadow is root:shadow on Debian) and its mode.
@@ -245,12 +245,12 @@ func (s *staging) commit() error {
 			return fileErr("write", s.path, err)
 		}
 	}
-	return rewriteInPlace(s.path, s.old.data, s.data)
+	return rewriteInPlace(s.path, accounts.Rendered{s.old.data}, s.data)
 }
 
 // rollback puts the original content back after a later file failed.
 func (s *staging) rollback() error {
-	return rewriteInPlace(s.path, s.data, s.old.data)
+	return rewriteInPlace(s.path, s.data, accounts.Rendered{s.old.data})
 }
 
 func (s *staging) discard() {
@@ -267,7 +267,7 @@ func (s *staging) discard() {
 // rewriteInPlace turns a file holding old into one holding data without
 // replacing its inode. When data only appends to old, just the tail is
 // written, so a reader or a crash sees the old file or the new one.
-func rewriteInPlace(path string, old, data []byte) error {
+func rewriteInPlace(path string, old, data accounts.Rendered) error {
 	// A blocking descriptor, as createTemp's: os.NewFile leaves it out of
 	// the runtime's poller.
 	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
@@ -277,17 +277,38 @@ func rewriteInPlace(path string, old, data []byte) error {
 	f := os.NewFile(uintptr(fd), path)
 	defer f.Close()
 	off := 0
-	if len(data) >= len(old) && string(data[:len(old)]) == string(old) {
-		off = len(old)
+	if tail, ok := appendsTo(data, old); ok {
+		data, off = tail, old.Len()
 	}
-	if _, err := f.WriteAt(data[off:], int64(off)); err != nil {
+	if err := writeAt(f, data, int64(off)); err != nil {
 		return fileErr("write", path, err)
 	}
-	if err := f.Truncate(int64(len(data))); err != nil {
+	if err := f.Truncate(int64(off + data.Len())); err != nil {
 		return fileErr("write", path, err)
 	}
 	if err := f.Sync(); err != nil {
 		return fileErr("write", path, err)
+	}
+	return nil
+}
+
+// appendsTo returns what data adds after old when it starts with old's
+// very bytes, as Render's output for an added line does.
+func appendsTo(data, old accounts.Rendered) (accounts.Rendered, bool) {
+	if len(old) != 1 || len(data) == 0 || len(data[0]) != len(old[0]) ||
+		(len(old[0]) > 0 && &data[0][0] != &old[0][0]) {
+		return nil, false
+	}
+	return data[1:], true
+}
+
+// writeAt writes the pieces of data to f from off on.
+func writeAt(f *os.File, data accounts.Rendered, off int64) error {
+	for _, p := range data {
+		if _, err := f.WriteAt(p, off); err != nil {
+			return err
+		}
+		off += int64(len(p))
 	}
 	return nil
 }

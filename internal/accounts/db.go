@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -36,20 +37,57 @@ type Content struct {
 
 // DB is the account files of one directory, read the way glibc's files
 // backend (nss_files) reads them. It keeps their bytes and parses a line
-// only when a lookup reaches it, so that a large file costs no more than
-// the scans a start needs.
+// only when a lookup reaches it, and it remembers each lookup's answer, so
+// that a large file costs one scan per question however often a start
+// decides again. A DB is used by one goroutine at a time.
 type DB struct {
 	files map[string]Content
+	// answers are the lookups made, by file and question.
+	answers map[answerKey]any
+}
+
+// answerKey is one lookup: the file it scans and the question asked.
+type answerKey struct {
+	file, question string
 }
 
 // NewDB returns a DB over the given contents; a file missing from files
 // does not exist.
 func NewDB(files map[string]Content) *DB {
-	db := &DB{files: map[string]Content{}}
+	db := &DB{files: map[string]Content{}, answers: map[answerKey]any{}}
 	for _, name := range Files {
 		db.files[name] = files[name]
 	}
 	return db
+}
+
+// With returns a DB over files that keeps db's answers about every file
+// whose bytes are the very ones db holds: a reload that found passwd
+// unchanged asks nothing of it twice.
+func (db *DB) With(files map[string]Content) *DB {
+	fresh := NewDB(files)
+	for k, v := range db.answers {
+		if sameBytes(db.files[k.file].Data, fresh.files[k.file].Data) {
+			fresh.answers[k] = v
+		}
+	}
+	return fresh
+}
+
+func sameBytes(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
+
+// answer returns what ask answers about file, asking only the first time.
+func answer[T any](db *DB, file, question string, ask func() T) T {
+	k := answerKey{file, question}
+	if v, ok := db.answers[k]; ok {
+		t, _ := v.(T) // a nil error is kept as a nil any
+		return t
+	}
+	v := ask()
+	db.answers[k] = v
+	return v
 }
 
 // Content returns what db holds of file name.
@@ -274,12 +312,12 @@ func (g rawGroup) entry() GroupEntry {
 
 // userWhere returns the first passwd entry for which match holds, as
 // getpwuid and getpwnam return the first matching line.
-func (db *DB) userWhere(match func(u *rawUser) bool) (User, bool) {
+func (db *DB) userWhere(match func(u rawUser) bool) (User, bool) {
 	var found User
 	ok := false
 	eachLine(db.files[Passwd].Data, func(l line) bool {
 		u, valid := parseUser(l.text)
-		if valid && !compat(u.name) && match(&u) {
+		if valid && !compat(u.name) && match(u) {
 			found, ok = u.user(), true
 			return false
 		}
@@ -288,22 +326,36 @@ func (db *DB) userWhere(match func(u *rawUser) bool) (User, bool) {
 	return found, ok
 }
 
+// found is a lookup's answer: the entry, and whether there is one.
+type found[E any] struct {
+	e  E
+	ok bool
+}
+
 // UserByUID returns the entry getpwuid(uid) would.
 func (db *DB) UserByUID(uid int) (User, bool) {
-	return db.userWhere(func(u *rawUser) bool { return int(u.uid) == uid })
+	f := answer(db, Passwd, "uid "+strconv.Itoa(uid), func() found[User] {
+		u, ok := db.userWhere(func(u rawUser) bool { return int(u.uid) == uid })
+		return found[User]{u, ok}
+	})
+	return f.e, f.ok
 }
 
 // UserByName returns the entry getpwnam(name) would.
 func (db *DB) UserByName(name string) (User, bool) {
-	return db.userWhere(func(u *rawUser) bool { return string(u.name) == name })
+	f := answer(db, Passwd, "name "+name, func() found[User] {
+		u, ok := db.userWhere(func(u rawUser) bool { return string(u.name) == name })
+		return found[User]{u, ok}
+	})
+	return f.e, f.ok
 }
 
-func (db *DB) groupWhere(match func(g *rawGroup) bool) (GroupEntry, bool) {
+func (db *DB) groupWhere(match func(g rawGroup) bool) (GroupEntry, bool) {
 	var found GroupEntry
 	ok := false
 	eachLine(db.files[Group].Data, func(l line) bool {
 		g, valid := parseGroup(l.text)
-		if valid && !compat(g.name) && match(&g) {
+		if valid && !compat(g.name) && match(g) {
 			found, ok = g.entry(), true
 			return false
 		}
@@ -314,54 +366,76 @@ func (db *DB) groupWhere(match func(g *rawGroup) bool) (GroupEntry, bool) {
 
 // GroupByGID returns the entry getgrgid(gid) would.
 func (db *DB) GroupByGID(gid int) (GroupEntry, bool) {
-	return db.groupWhere(func(g *rawGroup) bool { return int(g.gid) == gid })
+	f := answer(db, Group, "gid "+strconv.Itoa(gid), func() found[GroupEntry] {
+		g, ok := db.groupWhere(func(g rawGroup) bool { return int(g.gid) == gid })
+		return found[GroupEntry]{g, ok}
+	})
+	return f.e, f.ok
 }
 
 // GroupByName returns the entry getgrnam(name) would.
 func (db *DB) GroupByName(name string) (GroupEntry, bool) {
-	return db.groupWhere(func(g *rawGroup) bool { return string(g.name) == name })
+	f := answer(db, Group, "name "+name, func() found[GroupEntry] {
+		g, ok := db.groupWhere(func(g rawGroup) bool { return string(g.name) == name })
+		return found[GroupEntry]{g, ok}
+	})
+	return f.e, f.ok
 }
 
 // nameTaken reports whether any line of file, well-formed or not, carries
 // name in its name field: a new entry must not share a name with a line a
 // later edit of that name would find.
 func (db *DB) nameTaken(file, name string) bool {
-	_, _, ok := findEntry(db.files[file].Data, name)
-	return ok
+	return answer(db, file, "taken "+name, func() bool {
+		_, _, ok := findEntry(db.files[file].Data, name)
+		return ok
+	})
 }
 
 // sharesPrimary reports whether a user other than name has gid as its
 // primary group.
 func (db *DB) sharesPrimary(gid int, name string) bool {
-	_, ok := db.userWhere(func(u *rawUser) bool { return int(u.gid) == gid && string(u.name) != name })
-	return ok
+	return answer(db, Passwd, "primary "+strconv.Itoa(gid)+" "+name, func() bool {
+		_, ok := db.userWhere(func(u rawUser) bool { return int(u.gid) == gid && string(u.name) != name })
+		return ok
+	})
 }
 
 // memberOf returns the gids of the groups that list name as a member, as
 // initgroups(3) collects them.
 func (db *DB) memberOf(name string) []int {
-	var gids []int
-	eachLine(db.files[Group].Data, func(l line) bool {
-		g, valid := parseGroup(l.text)
-		if !valid || compat(g.name) {
-			return true
-		}
-		eachMember(g.members, func(m []byte) bool {
-			if string(m) == name {
+	gids := answer(db, Group, "member "+name, func() []int {
+		var gids []int
+		eachLine(db.files[Group].Data, func(l line) bool {
+			g, valid := parseGroup(l.text)
+			if valid && !compat(g.name) && isMember(g.members, name) {
 				gids = append(gids, int(g.gid))
-				return false
 			}
 			return true
 		})
-		return true
+		return gids
 	})
-	return gids
+	return slices.Clone(gids)
+}
+
+// isMember reports whether a group's member list names name.
+func isMember(list []byte, name string) bool {
+	member := false
+	eachMember(list, func(m []byte) bool {
+		member = string(m) == name
+		return !member
+	})
+	return member
 }
 
 // checkMalformed returns ErrMalformed for the first line of file that
 // glibc would skip but whose id field (field 3) starts with id: such a line
 // was meant for id, and no entry would be found for it.
 func (db *DB) checkMalformed(file string, id int) error {
+	return answer(db, file, "malformed "+strconv.Itoa(id), func() error { return db.malformed(file, id) })
+}
+
+func (db *DB) malformed(file string, id int) error {
 	var err error
 	eachLine(db.files[file].Data, func(l line) bool {
 		var valid bool

@@ -81,3 +81,33 @@ func FuzzParse(f *testing.F) {
 		_ = db.memberOf("a")
 	})
 }
+
+// TestWith: a DB over the very bytes another DB read keeps its answers
+// (a reload under the lock that found passwd unchanged scans it no more);
+// over other bytes, even equal ones, it asks again.
+func TestWith(t *testing.T) {
+	passwd := []byte("dev:x:1000:1000::/home/dev:/bin/sh\n")
+	db := NewDB(map[string]Content{Passwd: {Data: passwd, Exists: true}})
+	if u, ok := db.UserByUID(1000); !ok || u.Name != "dev" {
+		t.Fatalf("UserByUID = %+v, %v", u, ok)
+	}
+	same := db.With(map[string]Content{Passwd: {Data: passwd, Exists: true}, Group: {Data: []byte("dev:x:1000:\n"), Exists: true}})
+	if len(same.answers) != 1 {
+		t.Errorf("answers kept: %v, want the one about passwd", same.answers)
+	}
+	changed := db.With(map[string]Content{Passwd: {Data: []byte("ops:x:1000:1000::/home/ops:/bin/sh\n"), Exists: true}})
+	if len(changed.answers) != 0 {
+		t.Errorf("answers kept over other bytes: %v", changed.answers)
+	}
+	if u, _ := changed.UserByUID(1000); u.Name != "ops" {
+		t.Errorf("UserByUID over the new bytes = %+v, want ops", u)
+	}
+	// An answer is the same however often it is asked, and what it hands
+	// out cannot change it.
+	group := NewDB(map[string]Content{Group: {Data: []byte("a:x:10:dev\nb:x:20:dev\n"), Exists: true}})
+	first := group.memberOf("dev")
+	first[0] = 99
+	if again := group.memberOf("dev"); !slices.Equal(again, []int{10, 20}) {
+		t.Errorf("memberOf asked again = %v, want [10 20]", again)
+	}
+}

@@ -101,12 +101,16 @@ func Resolve(req Request, db *DB) (Plan, error) {
 			return Plan{}, err
 		}
 	}
-	moving, move := db.UserByName(req.Move)
-	move = move && req.Move != "" && !exists
+	var moving User
+	var move bool
+	if req.Move != "" {
+		moving, move = db.UserByName(req.Move)
+	}
+	move = move && !exists
 	switch {
 	case exists:
 		id.Name, id.Home, id.Shell, id.GID = u.Name, u.Home, u.Shell, u.GID
-		if _, named := db.UserByName(req.Move); named && req.Move != u.Name {
+		if _, named := db.UserByName(req.Move); named && req.Move != "" && req.Move != u.Name {
 			p.Conflict = fmt.Errorf("uid %d already belongs to %s: %s was not moved", req.UID, u.Name, req.Move)
 		}
 	case move:
@@ -309,17 +313,82 @@ func (p Plan) Files() []string {
 }
 
 // Render returns the new content of every file p changes, in commit
-// order: db's bytes with p's lines put in, every other byte kept.
-func Render(p Plan, db *DB) []Content {
-	var out []Content
+// order: db's bytes with p's lines put in as putEntry puts each, every
+// other byte kept. The content is pieces of db's bytes and the new lines,
+// so that a large file is written out with no copy of it in memory.
+func Render(p Plan, db *DB) []Rendered {
+	var out []Rendered
 	for _, name := range p.Files() {
-		data := db.Content(name).Data
+		var lines []Line
 		for _, l := range p.Lines {
 			if l.File == name {
-				data = putEntry(data, l.Name, l.Text)
+				lines = append(lines, l)
 			}
 		}
-		out = append(out, Content{Data: data, Exists: true})
+		out = append(out, render(db.Content(name).Data, lines))
+	}
+	return out
+}
+
+// Rendered is a file's new content, in pieces.
+type Rendered [][]byte
+
+// Len is the content's length.
+func (r Rendered) Len() int {
+	n := 0
+	for _, p := range r {
+		n += len(p)
+	}
+	return n
+}
+
+// Bytes is the content in one piece.
+func (r Rendered) Bytes() []byte {
+	out := make([]byte, 0, r.Len())
+	for _, p := range r {
+		out = append(out, p...)
+	}
+	return out
+}
+
+// render puts lines into data: each replaces the first line of the same
+// name, or is appended; a line added before is replaced in its turn.
+func render(data []byte, lines []Line) Rendered {
+	type edit struct {
+		start, end int
+		text       string
+	}
+	var edits []edit
+	var appended []Line
+	for _, l := range lines {
+		if i := slices.IndexFunc(appended, func(a Line) bool { return a.Name == l.Name }); i >= 0 {
+			appended[i].Text = l.Text
+			continue
+		}
+		start, end, ok := findEntry(data, l.Name)
+		if !ok {
+			appended = append(appended, l)
+			continue
+		}
+		if i := slices.IndexFunc(edits, func(e edit) bool { return e.start == start }); i >= 0 {
+			edits[i].text = l.Text
+			continue
+		}
+		edits = append(edits, edit{start, end, l.Text})
+	}
+	slices.SortFunc(edits, func(a, b edit) int { return a.start - b.start })
+	var out Rendered
+	at := 0
+	for _, e := range edits {
+		out = append(out, data[at:e.start], []byte(e.text))
+		at = e.end
+	}
+	out = append(out, data[at:])
+	if len(appended) > 0 && len(data) > 0 && data[len(data)-1] != '\n' {
+		out = append(out, []byte{'\n'})
+	}
+	for _, a := range appended {
+		out = append(out, []byte(a.Text+"\n"))
 	}
 	return out
 }

@@ -2,6 +2,8 @@ package accounts
 
 import (
 	"errors"
+	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -225,7 +227,14 @@ func TestResolve(t *testing.T) {
 			if tc.shadow != "" {
 				gshadow = "root:*::\n"
 			}
-			p, err := Resolve(tc.req, memDB(t, passwd, group, tc.shadow, gshadow))
+			db := memDB(t, passwd, group, tc.shadow, gshadow)
+			p, err := Resolve(tc.req, db)
+			// A start decides more than once over one DB, which then
+			// answers from what it found the first time: the same plan.
+			again, errAgain := Resolve(tc.req, db)
+			if !reflect.DeepEqual(again, p) || fmt.Sprint(errAgain) != fmt.Sprint(err) {
+				t.Errorf("Resolve again = %+v, %v; first %+v, %v", again, errAgain, p, err)
+			}
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("Resolve error = %v, want %v", err, tc.wantErr)
