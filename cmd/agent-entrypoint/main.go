@@ -1,8 +1,11 @@
 // Naming the runtime's memory mappings costs a prctl per mapping at start,
-// and the runtime would start a goroutine that re-reads the CPU limit every
-// second: neither helps a process that execs within milliseconds.
+// reading the container's CPU limit (the cgroup and mountinfo files) costs
+// opening and parsing both, and the runtime would start a goroutine that
+// re-reads that limit every second: none of it helps a process that execs
+// within milliseconds, nor a relay that serves a handful of connections.
 //
 //go:debug decoratemappings=0
+//go:debug containermaxprocs=0
 //go:debug updatemaxprocs=0
 
 // Command agent-entrypoint is a container entrypoint: it provisions the
