@@ -48,6 +48,21 @@ type Cred struct {
 	NosuidMount bool
 	// UserNS reports a user namespace: uid 0 is not the host's root.
 	UserNS bool
+	// SecureExec is the kernel's AT_SECURE: the exec gave this process
+	// privilege its caller did not hold (a setuid or setgid bit, file
+	// capabilities, a security module's transition).
+	SecureExec bool
+}
+
+// Elevated reports a start that holds privilege its caller did not: ids
+// that differ (a setuid or setgid bit that took effect), or AT_SECURE in
+// a start whose real uid is not root, which is how file capabilities
+// show. With its ids all equal, a root caller's AT_SECURE can only come
+// from a security module's transition, which hands it no id it did not
+// have.
+func (c Cred) Elevated() bool {
+	return c.RUID != c.EUID || c.RUID != c.SUID || c.RGID != c.EGID || c.RGID != c.SGID ||
+		(c.SecureExec && c.RUID != 0)
 }
 
 // KindOf tells the start's kind from its ids: the one place that decides

@@ -155,6 +155,32 @@ func TestSetuidVoided(t *testing.T) {
 	}
 }
 
+// TestElevated has a row for each way a start can hold more than its
+// caller: what the gosu drop-in refuses.
+func TestElevated(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		c    Cred
+		want bool
+	}{
+		{"root", Cred{}, false},
+		{"root of a setuid-root binary", Cred{SetuidBit: true}, false},
+		{"root through a security module's transition", Cred{SecureExec: true}, false},
+		{"non-root", Cred{RUID: 1000, EUID: 1000, SUID: 1000, RGID: 1000, EGID: 1000, SGID: 1000}, false},
+		{"non-root, setuid voided", Cred{RUID: 1000, EUID: 1000, SUID: 1000, RGID: 1000, EGID: 1000, SGID: 1000, SetuidBit: true, NoNewPrivs: true}, false},
+		{"setuid root", Cred{RUID: 1000, RGID: 1000, EGID: 1000, SGID: 1000}, true},
+		{"setuid to another user", Cred{RUID: 1000, EUID: 1001, SUID: 1001, RGID: 1000, EGID: 1000, SGID: 1000}, true},
+		{"setgid", Cred{RUID: 1000, EUID: 1000, SUID: 1000, RGID: 1000, EGID: 50, SGID: 50}, true},
+		{"setgid root group, root caller", Cred{RGID: 1000, SGID: 0}, true},
+		{"saved uid only", Cred{RUID: 1000, EUID: 1000, SUID: 0, RGID: 1000, EGID: 1000, SGID: 1000}, true},
+		{"file capabilities", Cred{RUID: 1000, EUID: 1000, SUID: 1000, RGID: 1000, EGID: 1000, SGID: 1000, SecureExec: true}, true},
+	} {
+		if got := tc.c.Elevated(); got != tc.want {
+			t.Errorf("%s: Elevated = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
 func TestCaps(t *testing.T) {
 	if !dockerDefault.Has(CapChown, CapSetuid, CapSetgid, CapFowner, CapDACOverride) {
 		t.Errorf("Docker's default set lacks %v", dockerDefault.Missing(CapChown, CapSetuid, CapSetgid, CapFowner, CapDACOverride))

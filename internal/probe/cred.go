@@ -47,7 +47,27 @@ func Cred() (policy.Cred, error) {
 	if c.EUID != 0 {
 		c.UserNS = InUserNS()
 	}
+	c.SecureExec = secureExec()
 	return c, nil
+}
+
+// atSecure is AT_SECURE of <elf.h>, which x/sys/unix does not name.
+const atSecure = 23
+
+// secureExec reports the kernel's AT_SECURE from the auxiliary vector the
+// runtime kept at start, so that no /proc is needed. Without a vector it
+// reports true: a caller cannot tell what it cannot read.
+func secureExec() bool {
+	auxv, err := unix.Auxv()
+	if err != nil {
+		return true
+	}
+	for _, kv := range auxv {
+		if kv[0] == atSecure {
+			return kv[1] != 0
+		}
+	}
+	return true
 }
 
 // InUserNS reports a user namespace other than the initial one, where uid

@@ -111,6 +111,11 @@ func TestCred(t *testing.T) {
 	if c.EUID == 0 && c.CapEff != 0 && !c.CapEff.Has(policy.CapSetuid) {
 		t.Errorf("root test process without CAP_SETUID: %#x", c.CapEff)
 	}
+	// go test starts the test binary plainly: no setuid bit, no file
+	// capabilities, so the kernel did not mark it AT_SECURE.
+	if c.SecureExec || c.Elevated() {
+		t.Errorf("plain test process: SecureExec %v, Elevated %v, want neither", c.SecureExec, c.Elevated())
+	}
 }
 
 // TestPaths looks at a home that exists, one that does not, and one
