@@ -10,7 +10,8 @@ import (
 
 // TestShippedDependencies builds the binary as releases are built and
 // checks what it links: the test-only modules (x/crypto's agent client,
-// testscript) must stay out of it.
+// testscript) must stay out of it. moby/sys/user is the gosu drop-in's
+// resolver of user specs, gosu's own.
 func TestShippedDependencies(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
@@ -32,7 +33,7 @@ func TestShippedDependencies(t *testing.T) {
 		}
 	}
 	slices.Sort(deps)
-	if want := []string{"github.com/moby/sys/mountinfo", "golang.org/x/sys"}; !slices.Equal(deps, want) {
+	if want := []string{"github.com/moby/sys/mountinfo", "github.com/moby/sys/user", "golang.org/x/sys"}; !slices.Equal(deps, want) {
 		t.Errorf("the binary links %v, want only %v", deps, want)
 	}
 }

@@ -15,6 +15,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"runtime"
 )
 
@@ -36,6 +37,9 @@ func main() {
 // layer reads the process's environment, and hands it down.
 func run(argv, env []string) int {
 	log := &logger{out: stderr}
+	if name := filepath.Base(argv[0]); name == "gosu" || name == "su-exec" {
+		return dropIn(log, name, argv[1:], env)
+	}
 	if len(argv) > 1 {
 		switch argv[1] {
 		case relayChildMode:

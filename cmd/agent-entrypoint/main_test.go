@@ -24,14 +24,19 @@ import (
 // that prints who it runs as.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"agent-entrypoint": func() {
-			execCommand = forkCommand
-			main()
-		},
-		"ids":     ids,
-		"envexec": envexec,
-		"nsinit":  nsinit,
+		"agent-entrypoint": shim,
+		"gosu":             shim,
+		"su-exec":          shim,
+		"ids":              ids,
+		"envexec":          envexec,
+		"nsinit":           nsinit,
 	})
+}
+
+// shim is agent-entrypoint as the scripts run it, by any of its names.
+func shim() {
+	execCommand = forkCommand
+	main()
 }
 
 // nsinit ROOT UID:GID GROUPS PROGRAM [ARG...] is what a runtime does in a

@@ -15,6 +15,7 @@ import (
 	"github.com/agent-entrypoint/agent-entrypoint/internal/execas"
 	"github.com/agent-entrypoint/agent-entrypoint/internal/policy"
 	"github.com/agent-entrypoint/agent-entrypoint/internal/probe"
+	"github.com/agent-entrypoint/agent-entrypoint/internal/userspec"
 )
 
 // logger is the shim's one voice on stderr: "agent-entrypoint: " and then
@@ -177,6 +178,12 @@ func hintFor(err error) string {
 		return "fix or remove that line of the image's account file"
 	case errors.Is(err, execas.ErrNotFound):
 		return "check the command's name and the image's PATH"
+	case errors.Is(err, userspec.ErrNoUser):
+		return "name a user of the image's /etc/passwd, or give a uid (gosu 999, gosu 999:999)"
+	case errors.Is(err, userspec.ErrNoGroup):
+		return "name a group of the image's /etc/group, or give a gid"
+	case errors.Is(err, userspec.ErrInvalidID):
+		return "ids are decimal numbers from 0 to 2147483647"
 	}
 	return ""
 }
@@ -247,6 +254,9 @@ group for a socket its group may use, and the relay where nothing else
 works (an agent that serves another uid): then agent-entrypoint stays as
 PID 1, serves COMMAND a socket of its own, and ends with COMMAND.
 
+Linked or copied as gosu or su-exec, it is a drop-in for them: gosu's
+USER-SPEC COMMAND grammar, drop and exec only (see gosu --help).
+
 exit status: COMMAND's own; 125 the shim failed; 126 COMMAND cannot be
-executed; 127 COMMAND was not found.
+executed; 127 COMMAND was not found (as gosu or su-exec: 1 for all three).
 `

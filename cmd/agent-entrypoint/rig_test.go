@@ -4,6 +4,7 @@ package main
 // to start programs in it as a runtime starts a container's first process.
 
 import (
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,11 +28,12 @@ func TestScripts(t *testing.T) {
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"mkroot": mkroot,
-			"inroot": inroot,
-			"mksock": mksock,
-			"chown":  chown,
-			"agent":  agent,
+			"mkroot":   mkroot,
+			"inroot":   inroot,
+			"mksock":   mksock,
+			"chown":    chown,
+			"agent":    agent,
+			"filecaps": filecaps,
 		},
 		Condition: func(cond string) (bool, error) {
 			if cond == "root" {
@@ -149,6 +151,22 @@ func agent(ts *testscript.TestScript, neg bool, args []string) {
 		defer mu.Unlock()
 		os.WriteFile(path+".bytes", []byte(strconv.Itoa(received)+"\n"), 0o644)
 	})
+}
+
+// filecaps PATH gives the file at PATH the file capabilities setuid and
+// setgid, permitted and effective, as setcap cap_setuid,cap_setgid+ep
+// would: an install that hands a caller of any uid what a setuid-root bit
+// would, with no id changed.
+func filecaps(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: filecaps PATH")
+	}
+	// struct vfs_cap_data, revision 2, with the effective flag: permitted
+	// and inheritable bits of capabilities 0-31, then 32-63.
+	var data [20]byte
+	binary.LittleEndian.PutUint32(data[0:], 0x02000000|0x000001) // VFS_CAP_REVISION_2 | VFS_CAP_FLAGS_EFFECTIVE
+	binary.LittleEndian.PutUint32(data[4:], 1<<unix.CAP_SETUID|1<<unix.CAP_SETGID)
+	ts.Check(unix.Setxattr(ts.MkAbs(args[0]), "security.capability", data[:], 0))
 }
 
 // chown UID:GID PATH... changes the owner of files of the script.
