@@ -4,8 +4,8 @@
 // and cache them by a hash of their recipe, and serve a real ssh-agent
 // through a root-owned mode-0755 socket, as Docker Desktop does.
 //
-// Run them as root on a host with a Docker Engine, mmdebstrap, openssh-client
-// and busybox-static:
+// Run them as root on a host with a Docker Engine, mmdebstrap, openssh-client,
+// busybox-static and gosu (the drop-in's oracle, copied into the images):
 //
 //	go test ./integration/...
 //
