@@ -210,24 +210,31 @@ func TestDropInExitStatus(t *testing.T) {
 	for _, f := range flavors(t) {
 		img := dropInImage(t, f)
 		for _, tc := range []struct {
-			name string
-			args []string
-			want int
+			name   string
+			docker []string // docker run arguments before the image
+			args   []string
+			want   int
+			hint   string // the drop-in's hint
 		}{
-			{"command-status", []string{"nobody", "sh", "-c", "exit 7"}, 7},
-			{"command-status-126", []string{"nobody", "sh", "-c", "exit 126"}, 126},
-			{"unknown-user", []string{"bogus", "echo", "ran"}, 1},
-			{"command-not-found", []string{"nobody", "no-such-command"}, 1},
-			{"no-command", []string{"nobody"}, 1},
+			{"command-status", nil, []string{"nobody", "sh", "-c", "exit 7"}, 7, ""},
+			{"command-status-126", nil, []string{"nobody", "sh", "-c", "exit 126"}, 126, ""},
+			{"unknown-user", nil, []string{"bogus", "echo", "ran"}, 1, "name a user of the image's /etc/passwd"},
+			{"command-not-found", nil, []string{"nobody", "no-such-command"}, 1, "check the command's name"},
+			{"no-command", nil, []string{"nobody"}, 1, "usage: gosu USER-SPEC COMMAND"},
+			{"no-setuid-capability", []string{"--cap-drop", "SETUID"}, []string{"nobody", "echo", "ran"}, 1,
+				"root without the capabilities to switch users: run with --cap-add SETUID"},
 		} {
 			for _, tool := range []string{realGosu, dropInGosu} {
 				t.Run(f.name+"/"+tc.name+"/"+strings.TrimPrefix(tool, "/opt/"), func(t *testing.T) {
-					res := run(t, append([]string{"--entrypoint", tool, img}, tc.args...)...)
+					res := run(t, append(slices.Concat(tc.docker, []string{"--entrypoint", tool, img}), tc.args...)...)
 					if res.ExitCode != tc.want || strings.Contains(res.Stdout, "ran") {
 						t.Fatalf("exit %d, want %d: %s", res.ExitCode, tc.want, res)
 					}
 					if tool == dropInGosu {
 						requireVoice(t, res.Stderr)
+						if tc.hint != "" {
+							requireLine(t, res.Stderr, prefixHint+tc.hint)
+						}
 					}
 				})
 			}

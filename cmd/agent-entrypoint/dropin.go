@@ -85,8 +85,12 @@ func dropIn(log *logger, name string, args, env []string) int {
 	}
 	if err := execas.Drop(execas.Creds{UID: t.UID, GID: t.GID, Groups: t.Groups}); err != nil {
 		hint := ""
-		if errors.Is(err, unix.EPERM) && kind == policy.Unprivileged {
+		switch missing := cred.CapEff.Missing(policy.CapSetuid, policy.CapSetgid); {
+		case !errors.Is(err, unix.EPERM):
+		case kind == policy.Unprivileged:
 			hint = "switching to another user, group or group list needs root: run " + name + " as root"
+		case len(missing) > 0:
+			hint = "root without the capabilities to switch users: run with " + policy.CapAddFlags(missing)
 		}
 		log.say("error", fmt.Errorf("drop privileges: %w", err), hint)
 		return exitDropIn
@@ -113,10 +117,10 @@ caller's own id. The supplementary groups are those /etc/group lists the
 user in (none when a group is given); HOME is the user's home, or / when
 the uid has no entry.
 
-It only drops and execs: it adds no user, grants no socket, and runs only
-as its caller, refusing a setuid or setgid bit and file capabilities. For
-creating the user, the agent socket and docker run --user, see
-agent-entrypoint --help.
+It only drops and execs: it adds no user and grants no socket. It honours
+no setuid or setgid bit and no file capability: started with more than its
+caller holds, it refuses. For creating the user, the agent socket and
+docker run --user, see agent-entrypoint --help.
 
 exit status: COMMAND's own; 1 when ` + name + ` itself failed (a bad USER-SPEC,
 a drop it may not make, COMMAND not found or not executable).
