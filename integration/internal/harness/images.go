@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Logf receives progress messages for a human (the demo prints them, the
@@ -75,6 +76,7 @@ func DebianBase(ctx context.Context, logf Logf) (string, error) {
 		return existingImage(ctx, EnvDebianImage, ref)
 	}
 	tag := DebianRepo + ":" + recipeHash(append(append([]string{"mmdebstrap"}, debianMmdebstrapArgs...), baseImageChanges...)...)
+	markUsed(tag)
 	if _, err := ImageID(ctx, tag); err == nil {
 		logf.printf("reuse cached Debian base image %s", tag)
 		return tag, nil
@@ -101,6 +103,7 @@ func BusyboxBase(ctx context.Context, logf Logf) (string, error) {
 	}
 	sum := sha256.Sum256(rootfs)
 	tag := BusyboxRepo + ":" + recipeHash(append([]string{hex.EncodeToString(sum[:])}, baseImageChanges...)...)
+	markUsed(tag)
 	if _, err := ImageID(ctx, tag); err == nil {
 		logf.printf("reuse cached busybox base image %s", tag)
 		return tag, nil
@@ -223,6 +226,7 @@ func (b Build) Image(ctx context.Context, logf Logf) (string, error) {
 		parts = append(parts, name, fi.Mode().String(), sum)
 	}
 	tag := b.Repo + ":" + recipeHash(parts...)
+	markUsed(tag)
 	if _, err := ImageID(ctx, tag); err == nil {
 		logf.printf("reuse cached image %s", tag)
 		return tag, nil
@@ -269,16 +273,45 @@ func ExampleImage(ctx context.Context, root, repo, base, shim string, logf Logf)
 }
 
 // pruneOtherTags removes the other tags of a harness repository, left by
-// earlier recipes or binaries. Failures (an image still in use) are ignored:
-// this is housekeeping only.
+// earlier recipes or binaries, unless a run used them within the last hour:
+// another checkout's tests may be running against them right now. Failures
+// (an image still in use) are ignored: this is housekeeping only.
 func pruneOtherTags(ctx context.Context, repo, keep string) {
 	out, err := DockerOK(ctx, "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", repo)
 	if err != nil {
 		return
 	}
 	for _, ref := range strings.Fields(out) {
-		if ref != keep && strings.HasPrefix(ref, repo+":") {
+		if ref != keep && strings.HasPrefix(ref, repo+":") && !usedRecently(ref) {
 			_, _ = Docker(ctx, nil, "image", "rm", ref)
 		}
 	}
+}
+
+// recentUse is how long a tag another run used is spared from pruning;
+// longer than any test run.
+const recentUse = time.Hour
+
+// useStamp is the file whose modification time says when a run last used
+// tag, shared by every checkout on the machine.
+func useStamp(tag string) string {
+	return filepath.Join(os.TempDir(), "agent-entrypoint-test-images", strings.NewReplacer("/", "_", ":", "_").Replace(tag))
+}
+
+// markUsed records that this run uses tag, before it is looked up or built,
+// so that a concurrent run's pruning leaves it alone.
+func markUsed(tag string) {
+	p := useStamp(tag)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return
+	}
+	now := time.Now()
+	if err := os.Chtimes(p, now, now); err != nil {
+		_ = os.WriteFile(p, nil, 0o644)
+	}
+}
+
+func usedRecently(tag string) bool {
+	fi, err := os.Stat(useStamp(tag))
+	return err == nil && time.Since(fi.ModTime()) < recentUse
 }
