@@ -41,216 +41,10 @@ sudo_max=100000
 [ "$quick" != 1 ] || sudo_max=10000
 ((sudo_max < 100000)) || sudo_slow_note=" (the sudo script with 100k entries takes about a minute)"
 
-# ---------------------------------------------------------------- tools
+# ---------------------------------------------------------------- setup
 
-# sudo and passwd are not needed on the host: mmdebstrap installs them into
-# the rootfs, and setpriv runs from the rootfs's util-linux.
-missing=()
-command -v gcc >/dev/null || missing+=(gcc libc6-dev)
-[ -x /usr/sbin/gosu ] || missing+=(gosu)
-command -v mountpoint >/dev/null || missing+=(util-linux)
-[ -x /usr/bin/time ] || missing+=(time)
-command -v strip >/dev/null || missing+=(binutils)
-command -v python3 >/dev/null || missing+=(python3)
-install_missing "${missing[@]}"
-command -v go >/dev/null || die "go is not in PATH: the timer is built with it"
-
-mkdir -p "$out/bin"
-rm -f "$out"/*.json "$out"/*.tsv "$out/failures.txt" "$out/report.md"
-log "building nsrun and the timer"
-build_tools
-
-# ---------------------------------------------------------------- binary
-
-shim=$out/bin/agent-entrypoint
-if [ -n "${AGENT_ENTRYPOINT_BENCH_BIN:-}" ]; then
-	log "using $AGENT_ENTRYPOINT_BENCH_BIN instead of building"
-	install -m 0755 "$AGENT_ENTRYPOINT_BENCH_BIN" "$shim"
-	rm -f "$out/bin/agent-entrypoint.symbols"
-else
-	log "building ./cmd/agent-entrypoint"
-	(
-		cd "$repo"
-		# As released: static, reproducible, DWARF dropped, symbols kept.
-		CGO_ENABLED=0 go build -trimpath -ldflags '-w -buildid=' -o "$shim" ./cmd/agent-entrypoint
-		# For the size table only: the same with DWARF.
-		CGO_ENABLED=0 go build -trimpath -ldflags '-buildid=' -o "$out/bin/agent-entrypoint.symbols" ./cmd/agent-entrypoint
-	)
-fi
-strip -o "$out/bin/agent-entrypoint.stripped" "$shim"
-if [ -n "${AGENT_ENTRYPOINT_BENCH_BIN:-}" ]; then
-	version="from $AGENT_ENTRYPOINT_BENCH_BIN"
-elif version=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null); then
-	[ -z "$(git -C "$repo" status --porcelain -- cmd internal go.mod go.sum)" ] || version+=" with uncommitted changes"
-	version="built from $version"
-else
-	version="built from a tree without git"
-fi
-
-# fixuid, scenario 5's reference: a static build from the Go module proxy,
-# for the benchmark only (bench/out is not committed). It stays out when it
-# cannot be had; the report says why.
-fixuid_bin=$out/bin/fixuid fixuid_why=
-rm -f "$fixuid_bin" "$out/fixuid-install.log"
-if [ -n "${AGENT_ENTRYPOINT_BENCH_FIXUID:-}" ]; then
-	install -m 0755 "$AGENT_ENTRYPOINT_BENCH_FIXUID" "$fixuid_bin"
-elif command -v go >/dev/null; then
-	fixuid_mod=github.com/boxboat/fixuid@${AGENT_ENTRYPOINT_BENCH_FIXUID_VERSION:-latest}
-	log "go install $fixuid_mod"
-	# From /: outside this module, so its go.mod plays no part.
-	if ! (cd / && GOBIN=$out/bin CGO_ENABLED=0 go install -trimpath "$fixuid_mod") >"$out/fixuid-install.log" 2>&1; then
-		# One line, tabs out (failures.txt is tab-separated), addresses out.
-		fixuid_why="go install $fixuid_mod failed: $(tr -s '\n\t' '  ' <"$out/fixuid-install.log" | sed -E 's#[a-z]+://[^ ]*#(address)#g')"
-		log "$fixuid_why"
-	fi
-else
-	fixuid_why="no go to install it with and no AGENT_ENTRYPOINT_BENCH_FIXUID"
-fi
-fixuid_version=
-if [ -x "$fixuid_bin" ]; then
-	fixuid_version=$(go version -m "$fixuid_bin" 2>/dev/null | awk '$1 == "mod" { print $3 }') || true
-	fixuid_version=${fixuid_version:-unknown version}
-fi
-
-# ---------------------------------------------------------------- rootfs
-
-if [ ! -x "$root/usr/bin/sudo" ]; then
-	if [ -d "$root" ] && [ -n "$(ls -A "$root")" ]; then
-		die "$root is not empty and has no sudo: remove it or set AGENT_ENTRYPOINT_BENCH_ROOTFS elsewhere"
-	fi
-	command -v mmdebstrap >/dev/null || install_missing mmdebstrap
-	log "building rootfs $root (once; later runs reuse it)"
-	mkdir -p "$(dirname "$root")"
-	rm -rf "$root.partial"
-	cmd=("${recipe[@]}" --format=directory "$root.partial")
-	[ -z "$mirror" ] || cmd+=("$mirror")
-	"${cmd[@]}" </dev/null >&2
-	[ ! -d "$root" ] || rmdir "$root"
-	mv "$root.partial" "$root"
-else
-	log "reusing rootfs $root"
-fi
-
-accounts=(passwd group shadow gshadow subuid subgid)
-
-# The account files as the image ships them, saved on first use.
-if [ ! -d "$statedir/pristine" ]; then
-	mkdir -p "$statedir/pristine"
-	for f in "${accounts[@]}"; do cp -p "$root/etc/$f" "$statedir/pristine/$f"; done
-fi
-if awk -F: '$1 == "bench" || $3 == 1000 { bad = 1 } END { exit !bad }' "$statedir/pristine/passwd"; then
-	die "$statedir/pristine/passwd already has bench or uid 1000: rebuild the rootfs"
-fi
-
-log "preparing rootfs"
-# Docker puts the container's hostname into /etc/hosts; without it sudo
-# resolves the hostname through DNS on every call.
-printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n' \
-	"$(hostname)" >"$root/etc/hosts"
-# The seed's Dockerfile grants %sudo NOPASSWD and relies on `useradd -G sudo`.
-# sudo 1.9 takes the caller's groups from the running process
-# (group_source=static), which was started before the user existed and so is
-# not in sudo; the rule therefore names the user the script creates.
-printf '# agent-entrypoint bench: the seed script calls sudo without a terminal\nbench ALL=(ALL:ALL) NOPASSWD: ALL\n' \
-	>"$root/etc/sudoers.d/agent-entrypoint-bench"
-chmod 0440 "$root/etc/sudoers.d/agent-entrypoint-bench"
-
-install -m 0755 "$shim" "$root/usr/local/bin/agent-entrypoint"
-install -m 4755 "$shim" "$root/usr/local/bin/agent-entrypoint-setuid"
-install -m 0755 /usr/sbin/gosu "$root/usr/local/bin/gosu"
-install -m 0755 /usr/bin/time "$root/usr/local/bin/time"
-install -m 0755 "$here/entry_point.sh" "$root/usr/local/bin/entry_point.sh"
-
-# Account states: reset.sh restores one into the rootfs (scenario 5, the
-# checks of profile.sh); container.sh puts its layer, ROOT.layers/STATE,
-# over the rootfs (scenarios 1 to 3).
-# fresh: as shipped. drop: plus bench:x:1000:1000 with a home.
-# remap: plus dev:x:1000:1000, whose home is the tree of scenario 5.
-# nN: as shipped plus N users and N groups (uids and gids from 100000).
-make_state() {
-	local name=$1 n=$2 d=$statedir/$1 f
-	rm -rf "$d"
-	mkdir -p "$d"
-	for f in "${accounts[@]}"; do cp -p "$statedir/pristine/$f" "$d/$f"; done
-	if [ "$name" = drop ]; then
-		echo 'bench:x:1000:1000::/home/bench:/bin/bash' >>"$d/passwd"
-		echo 'bench:x:1000:' >>"$d/group"
-		echo 'bench:*:19000:0:99999:7:::' >>"$d/shadow"
-		echo 'bench:!::' >>"$d/gshadow"
-		touch "$d/home"
-	fi
-	if [ "$name" = remap ]; then
-		echo 'dev:x:1000:1000::/home/dev:/bin/bash' >>"$d/passwd"
-		echo 'dev:x:1000:' >>"$d/group"
-		echo 'dev:*:19000:0:99999:7:::' >>"$d/shadow"
-		echo 'dev:!::' >>"$d/gshadow"
-	fi
-	if ((n > 0)); then
-		awk -v n="$n" 'BEGIN { for (i = 100000; i < 100000 + n; i++) printf "u%d:x:%d:%d::/home/u%d:/usr/sbin/nologin\n", i, i, i, i }' >>"$d/passwd"
-		awk -v n="$n" 'BEGIN { for (i = 100000; i < 100000 + n; i++) printf "u%d:x:%d:\n", i, i }' >>"$d/group"
-		awk -v n="$n" 'BEGIN { for (i = 100000; i < 100000 + n; i++) printf "u%d:*:19000:0:99999:7:::\n", i }' >>"$d/shadow"
-		awk -v n="$n" 'BEGIN { for (i = 100000; i < 100000 + n; i++) printf "u%d:!::\n", i }' >>"$d/gshadow"
-	fi
-	local l=$layers/$name
-	rm -rf "$l"
-	mkdir -p "$l/etc"
-	for f in "${accounts[@]}"; do cp -p "$d/$f" "$l/etc/$f"; done
-	if [ -e "$d/home" ]; then install -d -m 0755 -o 1000 -g 1000 "$l/home/bench"; fi
-}
-sizes=(1000 10000 100000)
-make_state fresh 0
-make_state drop 0
-make_state remap 0
-for n in "${sizes[@]}"; do make_state "n$n" "$n"; done
-
-# Scenario 5's home: /home/dev with 10 x 100 directories of 100 small files
-# each (101,011 entries with the directories and the home), owned 1000:1000.
-# Built once and kept in the rootfs; the marker names the layout, so a change
-# here builds it again.
-tree_layout="p{0..9}/d{00..99}/f{00..99}, one line of text per file, v1"
-if [ "$(cat "$statedir/home-dev" 2>/dev/null)" != "$tree_layout" ]; then
-	log "building /home/dev in the rootfs: 100k files (once; later runs reuse it)"
-	rm -rf "$root/home/dev" "$root/home/dev.partial"
-	for p in {0..9}; do
-		for d in {00..99}; do
-			mkdir -p "$root/home/dev.partial/p$p/d$d"
-			for f in {00..99}; do
-				printf 'file %s of dev\n' "p$p/d$d/f$f" >"$root/home/dev.partial/p$p/d$d/f$f"
-			done
-		done
-	done
-	chown -R 1000:1000 "$root/home/dev.partial"
-	mv "$root/home/dev.partial" "$root/home/dev"
-	echo "$tree_layout" >"$statedir/home-dev"
-fi
-
-# fixuid reads its user, group and paths from here; it runs setuid-root as
-# the target uid, as its README sets it up.
-mkdir -p "$root/etc/fixuid"
-printf 'user: dev\ngroup: dev\npaths:\n  - /home/dev\n' >"$root/etc/fixuid/config.yml"
-if [ -x "$fixuid_bin" ]; then
-	install -o 0 -g 0 -m 4755 "$fixuid_bin" "$root/usr/local/bin/fixuid"
-else
-	rm -f "$root/usr/local/bin/fixuid"
-fi
-
-# Scenario 5's scratch space (see remap.sh): its state, its checks and the
-# overlay's upper, work and merged directories.
-scratch=$root.remap
-unmount_overlay() {
-	if mountpoint -q "$scratch/merged"; then umount "$scratch/merged"; fi
-	rm -rf "$scratch/upper" "$scratch/work"
-}
-cleanup() {
-	bash "$here/container.sh" "$root" --remove 2>/dev/null || true
-	stop_agent_socket
-	unmount_overlay 2>/dev/null || true
-	reset fresh 2>/dev/null || true
-}
-trap cleanup EXIT
-start_agent_socket
-mkdir -p "$scratch"
-rm -f "$scratch/state" "$scratch/verify.tsv"
+# shellcheck source=setup.sh source-path=SCRIPTDIR
+. "$here/setup.sh"
 
 # ---------------------------------------------------------------- contestants
 
@@ -304,6 +98,52 @@ remap_prep() { # MODE first|again KEY
 	printf '%s' "$p"
 }
 
+
+# ---------------------------------------------------------------- scenarios
+
+# Scenarios 1 to 3: contestants started in a fresh container root of an
+# account state, timed interleaved within their scenario. A new scenario or
+# contestant is a row here, not a section.
+#
+# A scenario: ID, the timer's JSON (report.py reads it by that name), the
+# environment every contestant of it gets, the variables that hold its runs
+# and warm-up rounds (see timing), and its title.
+start_scenarios="\
+s1	s1-drop	env_drop	runs1 warm1	drop only (user bench:1000 exists)
+s2	s2-full	env_full	runs2 warm2	full start (create user, group, home; grant the socket; drop; exec)
+s3	s3-growth	env_full	runs3 warm3	full start with large /etc/passwd and /etc/group"
+# useradd and groupadd are superlinear in the size of the account files: one
+# start of the sudo script with 100k entries takes tens of seconds, so it
+# gets its own timer run with only a couple of rounds.
+start_scenarios+="
+s3-slow	s3-growth-slow	env_full	runs3_slow warm3_slow	the sudo script with 100k entries (about a minute per start)"
+#
+# A contestant: its scenario, the account state under its container root,
+# its key (see contestants), what its check verifies (check below; - for
+# none: timed as it is) and its name in the report (report.py reads them).
+start_contestants="\
+s1	drop	floor	none	floor (/bin/true)
+s1	drop	gosu	drop	gosu
+s1	drop	setpriv	drop	setpriv
+s1	drop	shim_env	drop	agent-entrypoint
+s2	fresh	floor	-	floor (/bin/true)
+s2	fresh	gosu	drop	gosu, drop only (reference)
+s2	fresh	shim	full	agent-entrypoint
+s2	fresh	shim_suid	full	agent-entrypoint setuid --user
+s2	fresh	sudo	full	sudo script
+s3	fresh	floor	-	floor (/bin/true)
+s3	fresh	gosu	-	gosu, drop only (reference)"
+for n in "${sizes[@]}"; do
+	start_contestants+=$'\n'"s3	n$n	shim	full	agent-entrypoint n=$n"
+done
+for n in "${sizes[@]}"; do
+	if ((n > sudo_max)); then continue; fi
+	s=s3
+	((n < 100000)) || s=s3-slow
+	start_contestants+=$'\n'"$s	n$n	sudo	full	sudo script n=$n"
+done
+# scenario_env ID prints the name of scenario ID's environment array.
+scenario_env() { awk -F'\t' -v id="$1" '$1 == id { print $3 }' <<<"$start_scenarios"; }
 
 # ---------------------------------------------------------------- checks
 
@@ -408,18 +248,10 @@ check_remap() {
 log "checking every contestant once${sudo_slow_note:-}"
 # The rootfs as shipped under every container root of scenarios 1 to 3.
 reset fresh
-check "s1 floor" drop none env_drop floor
-check "s1 gosu" drop drop env_drop gosu
-check "s1 setpriv" drop drop env_drop setpriv
-check "s1 agent-entrypoint" drop drop env_drop shim_env
-check "s2 gosu" fresh drop env_full gosu
-check "s2 agent-entrypoint" fresh full env_full shim
-check "s2 agent-entrypoint setuid" fresh full env_full shim_suid
-check "s2 sudo script" fresh full env_full sudo
-for n in "${sizes[@]}"; do
-	check "s3 agent-entrypoint n=$n" "n$n" full env_full shim
-	if ((n <= sudo_max)); then check "s3 sudo script n=$n" "n$n" full env_full sudo; fi
-done
+# Each contestant of scenarios 1 to 3 is checked as "SCENARIO NAME".
+while IFS=$'\t' read -r -u 3 id state key kind name; do
+	[ "$kind" = - ] || check "$id $name" "$state" "$kind" "$(scenario_env "$id")" "$key"
+done 3<<<"$start_contestants"
 check_remap "s5 agent-entrypoint" shim
 check_remap "s5 chown -R" chown
 if [ -x "$fixuid_bin" ]; then
@@ -433,11 +265,13 @@ fi
 # Scenario 5: runs5 in the page cache, runs5_cold with it dropped before
 # every run, runs5_ovl on overlayfs (tens of seconds per first start, plus
 # about ten for the wipe of the upper layer in the prepare hook).
+# The scenario tables name these; the loops read them as ${!runsvar}.
+# shellcheck disable=SC2034
 if [ "$quick" = 1 ]; then
-	runs1=20 warm1=3 runs2=10 warm2=2 runs3=5 warm3=1 runs3_slow=1 rssn=2
+	runs1=20 warm1=3 runs2=10 warm2=2 runs3=5 warm3=1 runs3_slow=1 warm3_slow=0 rssn=2
 	runs5=3 warm5=0 runs5_cold=1 runs5_ovl=1
 else
-	runs1=300 warm1=20 runs2=100 warm2=10 runs3=40 warm3=3 runs3_slow=2 rssn=5
+	runs1=300 warm1=20 runs2=100 warm2=10 runs3=40 warm3=3 runs3_slow=2 warm3_slow=0 rssn=5
 	runs5=10 warm5=1 runs5_cold=5 runs5_ovl=3
 fi
 # Above-normal CPU priority for the timer and what it starts, the same for
@@ -467,40 +301,17 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 if awk -v l="${load_before%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
 	log "warning: load ${load_before%% *} on $(nproc) CPUs: expect noisy numbers (the report records the load)"
 fi
-log "scenario 1: drop only (user bench:1000 exists)"
-add "floor (/bin/true)" floor drop
-add "gosu" gosu drop
-if is_ok "s1 setpriv"; then add "setpriv" setpriv drop; fi
-if is_ok "s1 agent-entrypoint"; then add "agent-entrypoint" shim_env drop; fi
-hf s1-drop "$runs1" "$warm1" env_drop
-
-log "scenario 2: full start (create user, group, home; grant the socket; drop; exec)"
-add "floor (/bin/true)" floor fresh
-add "gosu, drop only (reference)" gosu fresh
-if is_ok "s2 agent-entrypoint"; then add "agent-entrypoint" shim fresh; fi
-if is_ok "s2 agent-entrypoint setuid"; then add "agent-entrypoint setuid --user" shim_suid fresh; fi
-if is_ok "s2 sudo script"; then add "sudo script" sudo fresh; fi
-hf s2-full "$runs2" "$warm2" env_full
-
-log "scenario 3: full start with large /etc/passwd and /etc/group"
-add "floor (/bin/true)" floor fresh
-add "gosu, drop only (reference)" gosu fresh
-for n in "${sizes[@]}"; do
-	if is_ok "s3 agent-entrypoint n=$n"; then add "agent-entrypoint n=$n" shim "n$n"; fi
-done
-for n in "${sizes[@]}"; do
-	if ((n < 100000)) && is_ok "s3 sudo script n=$n"; then add "sudo script n=$n" sudo "n$n"; fi
-done
-hf s3-growth "$runs3" "$warm3" env_full
-
-# useradd and groupadd are superlinear in the size of the account files: one
-# start of the sudo script with 100k entries takes tens of seconds, so it
-# gets its own timer run with only a couple of rounds.
-if is_ok "s3 sudo script n=100000"; then
-	log "scenario 3: the sudo script with 100k entries ($runs3_slow runs, ~1 minute each)"
-	add "sudo script n=100000" sudo n100000
-	hf s3-growth-slow "$runs3_slow" 0 env_full
-fi
+while IFS=$'\t' read -r -u 3 id json envname counts title; do
+	read -r runsvar warmvar <<<"$counts"
+	while IFS=$'\t' read -r -u 4 cid state key kind name; do
+		if [ "$cid" = "$id" ] && { [ "$kind" = - ] || is_ok "$id $name"; }; then
+			add "$name" "$key" "$state"
+		fi
+	done 4<<<"$start_contestants"
+	if [ ${#names[@]} -eq 0 ]; then continue; fi
+	log "scenario ${id#s}: $title (${!runsvar} runs)"
+	hf "$json" "${!runsvar}" "${!warmvar}" "$envname"
+done 3<<<"$start_scenarios"
 # Scenario 5 changes the rootfs itself: no container may have it as a layer.
 bash "$here/container.sh" "$root" --remove
 
@@ -616,15 +427,15 @@ rss() {
 	printf '%s\t%s\n' "$name" "${vals[*]}" >>"$out/rss.tsv"
 }
 : >"$out/rss.tsv"
-rss "s1 floor" "floor (/bin/true)" drop env_drop floor
+rss "s1 floor (/bin/true)" "floor (/bin/true)" drop env_drop floor
 rss "s1 gosu" "gosu, drop only" drop env_drop gosu
 rss "s1 setpriv" "setpriv, drop only" drop env_drop setpriv
 rss "s1 agent-entrypoint" "agent-entrypoint, drop only" drop env_drop shim_env
 rss "s2 agent-entrypoint" "agent-entrypoint, full start" fresh env_full shim
-rss "s2 agent-entrypoint setuid" "agent-entrypoint setuid --user, full start" fresh env_full shim_suid
+rss "s2 agent-entrypoint setuid --user" "agent-entrypoint setuid --user, full start" fresh env_full shim_suid
 rss "s2 sudo script" "sudo script, full start" fresh env_full sudo
 rss "s3 agent-entrypoint n=100000" "agent-entrypoint, full start, n=100000" n100000 env_full shim
-rss "s3 sudo script n=100000" "sudo script, full start, n=100000" n100000 env_full sudo 1
+rss "s3-slow sudo script n=100000" "sudo script, full start, n=100000" n100000 env_full sudo 1
 # rss_remap KEY NAME: the same for a first start of scenario 5 (page cache
 # warm), GNU time inside the chroot as the contestant's uid.
 rss_remap() {
