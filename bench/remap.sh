@@ -63,7 +63,8 @@ restore() {
 
 # verify checks the state after KEY's first start: every entry of the home
 # at 2000:2000 and, for the two that renumber the user, dev's passwd and
-# group lines at 2000. chown -R leaves the account files alone.
+# group lines at 2000. chown -R (with or without --from) leaves the account
+# files alone.
 verify() {
 	local n bad pw gr why=""
 	n=$(find "$top/home/dev" | wc -l)
@@ -72,7 +73,7 @@ verify() {
 	gr=$(awk -F: '$1 == "dev" { print $3 }' "$top/etc/group")
 	if ((bad > 0)); then
 		why="$bad of $n entries not at 2000:2000"
-	elif [ "$key" != chown ] && [ "$key" != floor ] && { [ "$pw" != 2000:2000 ] || [ "$gr" != 2000 ]; }; then
+	elif [[ $key != chown* ]] && [ "$key" != floor ] && { [ "$pw" != 2000:2000 ] || [ "$gr" != 2000 ]; }; then
 		why="dev is $pw in passwd and $gr in group, not 2000"
 	fi
 	if [ -n "$why" ]; then

@@ -15,6 +15,7 @@ command -v mountpoint >/dev/null || missing+=(util-linux)
 [ -x /usr/bin/time ] || missing+=(time)
 command -v strip >/dev/null || missing+=(binutils)
 command -v python3 >/dev/null || missing+=(python3)
+command -v strace >/dev/null || missing+=(strace)
 install_missing "${missing[@]}"
 command -v go >/dev/null || die "go is not in PATH: the timer is built with it"
 

@@ -10,10 +10,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/agent-entrypoint/agent-entrypoint/internal/accounts"
 	"github.com/agent-entrypoint/agent-entrypoint/internal/safefs"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
