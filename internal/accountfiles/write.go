@@ -2,14 +2,15 @@ package accountfiles
 
 import (
 	"errors"
-	"github.com/agent-entrypoint/agent-entrypoint/internal/accounts"
-	"github.com/agent-entrypoint/agent-entrypoint/internal/safefs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/agent-entrypoint/agent-entrypoint/internal/accounts"
+	"github.com/agent-entrypoint/agent-entrypoint/internal/safefs"
 
 	"golang.org/x/sys/unix"
 )

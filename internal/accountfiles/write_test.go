@@ -1,15 +1,15 @@
 package accountfiles
 
 import (
-	"strings"
-
 	"errors"
-	"github.com/agent-entrypoint/agent-entrypoint/internal/accounts"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/agent-entrypoint/agent-entrypoint/internal/accounts"
 
 	"golang.org/x/sys/unix"
 )

@@ -3,7 +3,6 @@ package ownership
 import (
 	"errors"
 	"fmt"
-	"github.com/agent-entrypoint/agent-entrypoint/internal/safefs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/agent-entrypoint/agent-entrypoint/internal/safefs"
 
 	"golang.org/x/sys/unix"
 )
