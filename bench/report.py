@@ -127,6 +127,7 @@ def main():
     remap(out)
     sizes(out / "sizes.tsv")
     rss(out / "rss.tsv")
+    start_syscalls(out / "start-syscalls.tsv")
     syscalls(out / "syscalls.tsv")
     failures(out / "failures.txt")
 
@@ -282,6 +283,26 @@ def sizes(path):
     print()
 
 
+def start_syscalls(path):
+    """System calls of one start of the contestants of scenarios 1 and 2."""
+    if not path.exists():
+        return
+    rows = [line.split("\t") for line in path.read_text().splitlines() if line.count("\t") == 1]
+    if not rows:
+        return
+    floor = next((int(c) for n, c in rows if n.startswith("floor") and c.isdigit()), None)
+    print("## System calls of a start")
+    print()
+    print("`strace -f -c` of one start each, nsrun included; *net* subtracts the floor's.")
+    print()
+    print("| contestant | system calls | net |")
+    print("|---|--:|--:|")
+    for name, calls in rows:
+        net = str(int(calls) - floor) if calls.isdigit() and floor is not None and not name.startswith("floor") else "—"
+        print(f"| {name} | {calls} | {net} |")
+    print()
+
+
 def syscalls(path):
     """System calls of one first start of scenario 5, per entry of the tree."""
     if not path.exists():
@@ -304,20 +325,29 @@ def syscalls(path):
 def rss(path):
     if not path.exists() or not path.read_text().strip():
         return
-    print("## Peak RSS")
+    print("## Peak RSS and minor page faults")
     print()
     print(
-        "GNU time `%M` (ru_maxrss: the largest single process of the tree, not a sum), "
-        "time running inside the chroot; median of the runs."
+        "GNU time `%M` (ru_maxrss: the largest single process of the tree, not a sum) and `%R` "
+        "(minor page faults of the whole tree, the command it execs included), time running "
+        "inside the chroot; medians of the runs. *Net* faults subtract the floor's."
     )
     print()
-    print("| contestant | peak RSS (KiB) | runs |")
-    print("|---|--:|---|")
+    rows = []
     for line in path.read_text().splitlines():
         name, vals = line.split("\t")
-        nums = [int(v) for v in vals.split() if v.isdigit()]
-        med = f"{statistics.median(nums):.0f}" if nums else "n/a"
-        print(f"| {name} | {med} | {vals} |")
+        pairs = [v.split(",") for v in vals.split()]
+        kib = [int(p[0]) for p in pairs if p[0].isdigit()]
+        faults = [int(p[1]) for p in pairs if len(p) > 1 and p[1].isdigit()]
+        rows.append((name, kib, faults, vals))
+    floor = next((statistics.median(f) for n, _, f, _ in rows if n.startswith("floor") and f), None)
+    print("| contestant | peak RSS (KiB) | minor faults | net faults | runs (KiB,faults) |")
+    print("|---|--:|--:|--:|---|")
+    for name, kib, faults, vals in rows:
+        med = f"{statistics.median(kib):.0f}" if kib else "n/a"
+        mf = f"{statistics.median(faults):.0f}" if faults else "n/a"
+        net = f"{statistics.median(faults) - floor:.0f}" if faults and floor is not None and not name.startswith("floor") else "—"
+        print(f"| {name} | {med} | {mf} | {net} | {vals} |")
     print()
 
 
