@@ -24,6 +24,12 @@
 //	AGENT_ENTRYPOINT_TEST_BUSYBOX_IMAGE=alpine:3.20
 //	AGENT_ENTRYPOINT_TEST_BINARY=/path/to/agent-entrypoint   (a release binary instead of a fresh build)
 //
+// The README's examples are test inputs too (readme_test.go): its
+// Dockerfiles are built on the local base images, its compose file runs
+// with docker-compose, and its Kubernetes manifests with podman kube play
+// as root (Debian packages docker-compose, podman and catatonit). See
+// "How the examples are tested" in README.md.
+//
 // TestRootlessPodman needs podman and uidmap; it runs Podman as
 // $AGENT_ENTRYPOINT_TEST_PODMAN_USER, or under CI=true as
 // agent-entrypoint-podman, which it creates.

@@ -34,6 +34,8 @@ type Podman struct {
 	UID, GID   uint32
 	Home       string
 	RuntimeDir string
+
+	conf string // CONTAINERS_CONF, for root podman
 }
 
 // PodmanTools checks that what rootless podman needs is installed: podman
@@ -147,17 +149,50 @@ func hasSubordinateRange(file, name, uid string) (bool, error) {
 	return false, sc.Err()
 }
 
+// RootPodman is podman run by root itself, as a Kubernetes node runs pods:
+// only a root engine can give a container an arbitrary uid such as
+// OpenShift's, which lies outside any subordinate range of a rootless user.
+// Its images and containers live in root's podman storage, apart from
+// Docker's. It writes its containers.conf into dir.
+func RootPodman(dir string) (*Podman, error) {
+	if _, err := exec.LookPath("podman"); err != nil {
+		return nil, fmt.Errorf("%w: podman not found (install the Debian packages podman and catatonit): %v", ErrNoPodman, err)
+	}
+	if os.Geteuid() != 0 {
+		return nil, fmt.Errorf("%w: podman as root needs root", ErrNoPodman)
+	}
+	// Root podman gives every container the largest open-file and process
+	// limits by default, which runc then fails to set (EPERM) where this
+	// process runs under lower hard limits without CAP_SYS_RESOURCE, as in
+	// a sandboxed CI runner. Limits of our own, within our hard limit, work
+	// everywhere; the pods here run a handful of processes.
+	var nofile syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &nofile); err != nil {
+		return nil, fmt.Errorf("%w: getrlimit: %v", ErrNoPodman, err)
+	}
+	conf := filepath.Join(dir, "containers.conf")
+	text := fmt.Sprintf("[containers]\ndefault_ulimits = [\"nofile=%d:%d\", \"nproc=4096:4096\"]\n", nofile.Max, nofile.Max)
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		return nil, err
+	}
+	return &Podman{User: "root", Home: "/root", conf: conf}, nil
+}
+
 // command is podman args run as the user, in a minimal environment of its own.
 func (p *Podman) command(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "podman", args...)
 	cmd.Dir = p.Home
 	cmd.Env = []string{
 		"HOME=" + p.Home, "USER=" + p.User, "LOGNAME=" + p.User,
-		"XDG_RUNTIME_DIR=" + p.RuntimeDir,
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: p.UID, Gid: p.GID, Groups: []uint32{p.GID}}}
 	cmd.WaitDelay = 5 * time.Second
+	if p.UID == 0 {
+		cmd.Env = append(cmd.Env, "CONTAINERS_CONF="+p.conf)
+		return cmd
+	}
+	cmd.Env = append(cmd.Env, "XDG_RUNTIME_DIR="+p.RuntimeDir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: p.UID, Gid: p.GID, Groups: []uint32{p.GID}}}
 	return cmd
 }
 
@@ -233,6 +268,9 @@ func (p *Podman) Load(ctx context.Context, ref string) (string, error) {
 // podman starts it and leaves it running. The next podman command starts a
 // new one.
 func (p *Podman) Close() error {
+	if p.UID == 0 {
+		return nil // root podman keeps no pause process
+	}
 	b, err := os.ReadFile(filepath.Join(p.RuntimeDir, "libpod", "tmp", "pause.pid"))
 	if err != nil {
 		return nil // none was started
