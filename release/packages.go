@@ -14,7 +14,13 @@ import (
 	"time"
 )
 
-const description = `container entrypoint that runs the command as the docker run --user uid
+// summary is the packages' one-line description; Alpine's .PKGINFO has
+// room for no more.
+const summary = "container entrypoint that runs the command as the docker run --user uid"
+
+// description is the Debian package's, whose control file folds the lines
+// after the first.
+const description = summary + `
 agent-entrypoint adds the target uid's passwd entry and home, makes the
 forwarded SSH agent socket usable by it, drops privileges and execs the
 command. Linked as gosu or su-exec it is a drop-in for them. The package
@@ -29,7 +35,7 @@ func packageVersion(v string) string { return strings.TrimPrefix(v, "v") }
 // YAML reader accepts. The packages hold the binary and nothing else: a
 // gosu or su-exec link would collide with Debian's and Alpine's gosu and
 // su-exec packages.
-func nfpmConfig(t target, version string, date time.Time) ([]byte, error) {
+func nfpmConfig(t target, packager, version string, date time.Time) ([]byte, error) {
 	maintainer := os.Getenv("RELEASE_MAINTAINER")
 	if maintainer == "" {
 		maintainer = "agent-entrypoint maintainers"
@@ -44,13 +50,16 @@ func nfpmConfig(t target, version string, date time.Time) ([]byte, error) {
 		"section":        "admin",
 		"priority":       "optional",
 		"maintainer":     maintainer,
-		"description":    description,
+		"description":    summary,
 		"mtime":          date.Format(time.RFC3339),
 		"deb":            map[string]any{"arch": t.deb},
 		"apk":            map[string]any{"arch": t.apk},
 		"contents": []map[string]any{
 			{"src": t.binary(), "dst": "/usr/bin/agent-entrypoint", "file_info": fileInfo},
 		},
+	}
+	if packager == "deb" {
+		cfg["description"] = description
 	}
 	return json.MarshalIndent(cfg, "", "  ")
 }
@@ -65,18 +74,18 @@ func writePackages(r *release, nfpm, toolchain string) error {
 	}
 	defer os.RemoveAll(cfgDir)
 	for _, t := range targets {
-		cfg, err := nfpmConfig(t, version, r.epoch)
-		if err != nil {
-			return err
-		}
-		cfgFile := filepath.Join(cfgDir, t.name+".json")
-		if err := os.WriteFile(cfgFile, cfg, 0o644); err != nil {
-			return err
-		}
 		for _, p := range []struct{ packager, name string }{
 			{"deb", "agent-entrypoint_" + version + "_" + t.deb + ".deb"},
 			{"apk", "agent-entrypoint_" + version + "_" + t.apk + ".apk"},
 		} {
+			cfg, err := nfpmConfig(t, p.packager, version, r.epoch)
+			if err != nil {
+				return err
+			}
+			cfgFile := filepath.Join(cfgDir, t.name+"."+p.packager+".json")
+			if err := os.WriteFile(cfgFile, cfg, 0o644); err != nil {
+				return err
+			}
 			// Run in out, so that the binary is found by its bare name.
 			env := goEnv(toolchain, fmt.Sprintf("SOURCE_DATE_EPOCH=%d", r.epoch.Unix()))
 			if err := run(r.out, env, nfpm, "package", "--config", cfgFile, "--packager", p.packager, "--target", p.name); err != nil {
