@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -143,27 +142,31 @@ func vulnDB(tools, toolchain string, log logf) (string, error) {
 // the caller's arguments, its output and exit status passed through
 // (3: vulnerabilities that the code calls).
 func vulncheck(args []string, log logf) error {
-	fs := flag.NewFlagSet("release vulncheck", flag.ExitOnError)
-	toolchain := fs.String("toolchain", releaseToolchain, "Go toolchain for source mode (GOTOOLCHAIN): its standard library is the one checked")
-	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: go run ./release vulncheck [-toolchain goX.Y.Z] [govulncheck arguments, e.g. ./... or -mode binary FILE]")
+	// Only a leading -toolchain is its own: every other argument, flags
+	// such as -mode binary included, is govulncheck's.
+	toolchain := releaseToolchain
+	if len(args) > 0 {
+		if v, ok := strings.CutPrefix(args[0], "-toolchain="); ok {
+			toolchain, args = v, args[1:]
+		} else if args[0] == "-toolchain" && len(args) > 1 {
+			toolchain, args = args[1], args[2:]
+		}
 	}
-	_ = fs.Parse(args)
 	tools, err := os.MkdirTemp("", "agent-entrypoint-release-tools-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tools)
-	bins, err := installTools(tools, *toolchain, toolGovulncheck)
+	bins, err := installTools(tools, toolchain, toolGovulncheck)
 	if err != nil {
 		return err
 	}
-	db, err := vulnDB(tools, *toolchain, log)
+	db, err := vulnDB(tools, toolchain, log)
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(bins["govulncheck"], append([]string{"-db", "file://" + db}, fs.Args()...)...)
-	cmd.Env = goEnv(*toolchain)
+	cmd := exec.Command(bins["govulncheck"], append([]string{"-db", "file://" + db}, args...)...)
+	cmd.Env = goEnv(toolchain)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	return cmd.Run()
 }
