@@ -16,7 +16,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -198,7 +197,9 @@ func TestReleaseCrossArch(t *testing.T) {
 
 // TestReleaseArm64Chroot has the arm64 binary, under qemu-user in a chroot,
 // do a real drop as the gosu drop-in: root to a user of the chroot's
-// /etc/passwd, with its groups from /etc/group, then exec a native id.
+// /etc/passwd, with its groups from /etc/group, then exec a native id. The
+// chroot gets a pid namespace and its own /proc, as a container would: the
+// drop-in, as the first process, records the start in /run.
 func TestReleaseArm64Chroot(t *testing.T) {
 	d := releaseDist(t)
 	if os.Geteuid() != 0 {
@@ -209,11 +210,12 @@ func TestReleaseArm64Chroot(t *testing.T) {
 	}
 	qemu := requireTool(t, "qemu-aarch64-static", "qemu-user-static")
 	busybox := requireTool(t, "busybox", "busybox-static")
+	unshare := requireTool(t, "unshare", "util-linux")
 	if err := harness.RequireStatic(busybox); err != nil {
 		t.Fatalf("%v (install busybox-static)", err)
 	}
 	root := t.TempDir()
-	for _, dir := range []string{"bin", "etc", "tmp"} {
+	for _, dir := range []string{"bin", "etc", "tmp", "proc", "run"} {
 		if err := os.Mkdir(filepath.Join(root, dir), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -246,12 +248,13 @@ func TestReleaseArm64Chroot(t *testing.T) {
 	defer cancel()
 	// qemu emulates the drop's system calls for the arm64 binary and hands
 	// its execve of a native binary to the kernel.
-	cmd := exec.CommandContext(ctx, "/qemu-aarch64-static", "/gosu", "alice", "/bin/id")
-	cmd.Dir = "/"
-	cmd.Env = []string{"PATH=/bin"}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: root}
+	cmd := exec.CommandContext(ctx, unshare, "--mount", "--pid", "--fork", "--mount-proc="+filepath.Join(root, "proc"),
+		"chroot", root, "/qemu-aarch64-static", "/gosu", "alice", "/bin/id")
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	out, err := cmd.CombinedOutput()
-	if want := "uid=1000(alice) gid=1000(alice) groups=1000(alice),1001(extra)\n"; err != nil || string(out) != want {
+	// busybox id lists getgroups(2) alone: gosu's groups are those
+	// /etc/group names the user in, the primary group is the gid.
+	if want := "uid=1000(alice) gid=1000(alice) groups=1001(extra)\n"; err != nil || string(out) != want {
 		t.Errorf("chroot %s qemu-aarch64-static /gosu alice /bin/id: %v\n%s\nwant %q", root, err, out, want)
 	}
 }
