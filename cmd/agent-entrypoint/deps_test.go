@@ -37,3 +37,25 @@ func TestShippedDependencies(t *testing.T) {
 		t.Errorf("the binary links %v, want only %v", deps, want)
 	}
 }
+
+// TestOtherSystemsSayGOOS builds the command for systems it does not run
+// on: the one error printed must say how to build it (GOOS=linux), not
+// name whichever Linux system call the compiler met first.
+func TestOtherSystemsSayGOOS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	for _, goos := range []string{"darwin", "windows"} {
+		t.Run(goos, func(t *testing.T) {
+			build := exec.Command("go", "build", "-o", filepath.Join(t.TempDir(), "agent-entrypoint"), ".")
+			build.Env = append(build.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH=arm64")
+			out, err := build.CombinedOutput()
+			if err == nil {
+				t.Fatalf("GOOS=%s go build succeeded, want a failure that names GOOS=linux", goos)
+			}
+			if !strings.Contains(string(out), "build_it_with_GOOS_linux") || strings.Contains(string(out), "unix.") {
+				t.Errorf("GOOS=%s go build: want only the error that says to build with GOOS=linux, got\n%s", goos, out)
+			}
+		})
+	}
+}

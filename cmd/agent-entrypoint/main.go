@@ -1,3 +1,5 @@
+//go:build linux
+
 // Naming the runtime's memory mappings costs a prctl per mapping at start,
 // reading the container's CPU limit (the cgroup and mountinfo files) costs
 // opening and parsing both, and the runtime would start a goroutine that

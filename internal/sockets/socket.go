@@ -352,9 +352,9 @@ func Candidates(dir string) ([]string, error) {
 func cmpTime(a, b unix.Timespec) int {
 	switch {
 	case a.Sec != b.Sec:
-		return cmp(a.Sec, b.Sec)
+		return cmp(int64(a.Sec), int64(b.Sec))
 	default:
-		return cmp(a.Nsec, b.Nsec)
+		return cmp(int64(a.Nsec), int64(b.Nsec))
 	}
 }
 
