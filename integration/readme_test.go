@@ -143,20 +143,6 @@ func TestReadmeRootStart(t *testing.T) {
 	}
 }
 
-// requireTool skips (fails under CI=true) when a tool a README example
-// needs is not installed.
-func requireTool(t *testing.T, tool, pkg string) {
-	t.Helper()
-	requireEngine(t)
-	if _, err := exec.LookPath(tool); err == nil {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s not found (install the Debian package %s); CI=true, so this is a failure", tool, pkg)
-	}
-	t.Skipf("%s not found (install the Debian package %s); with CI=true this fails instead", tool, pkg)
-}
-
 func randomName(t *testing.T, prefix string) string {
 	t.Helper()
 	var b [6]byte
@@ -170,6 +156,7 @@ func randomName(t *testing.T, prefix string) string {
 // both services, on the Debian setuid image, with the ids and the agent
 // given as the README says.
 func TestReadmeCompose(t *testing.T) {
+	requireEngine(t)
 	requireTool(t, "docker-compose", "docker-compose")
 	f := getFlavor(t, "debian")
 	img := readmeImage(t, "dockerfile-debian", f.base)
@@ -236,6 +223,7 @@ var kubeImageRE = regexp.MustCompile(`(?m)^(\s*image:\s*)dev-image(\s|$)`)
 // (podman kube play), each on the image of the Dockerfile it names, and
 // reads the pod's log and exit status.
 func TestReadmeKubernetes(t *testing.T) {
+	requireEngine(t)
 	requireTool(t, "podman", "podman")
 	requireTool(t, "catatonit", "catatonit") // podman's pause image for pods
 	p, err := harness.RootPodman(t.TempDir())

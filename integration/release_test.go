@@ -78,8 +78,8 @@ func releaseDist(t *testing.T) dist {
 	return dist{dir: dir, version: v}
 }
 
-// requireTool skips without name in PATH, or fails under CI=true, where
-// .ci/run installs it.
+// requireTool returns the path of a tool from Debian package pkg, or skips
+// the test without it (fails it under CI=true, where .ci/run installs it).
 func requireTool(t *testing.T, name, pkg string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
@@ -87,9 +87,9 @@ func requireTool(t *testing.T, name, pkg string) string {
 		return p
 	}
 	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s not found (CI=true, so this is a failure): install %s", name, pkg)
+		t.Fatalf("%s not found (install the Debian package %s); CI=true, so this is a failure", name, pkg)
 	}
-	t.Skipf("%s not found: install %s", name, pkg)
+	t.Skipf("%s not found (install the Debian package %s); with CI=true this fails instead", name, pkg)
 	return ""
 }
 
