@@ -5,7 +5,6 @@ package integration
 // nothing changed (the image's /etc, the host's socket).
 
 import (
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -39,12 +38,7 @@ func staleSocket(t *testing.T) string {
 	dir := t.TempDir()
 	os.Chmod(dir, 0o755)
 	path := filepath.Join(dir, "agent.sock")
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.(*net.UnixListener).SetUnlinkOnClose(false)
-	l.Close()
+	deadSocket(t, path)
 	os.Chmod(path, 0o666)
 	return path
 }

@@ -124,12 +124,37 @@ func newGateUpstream(t *testing.T) *gateUpstream {
 	dir := t.TempDir()
 	os.Chmod(dir, 0o755)
 	u := &gateUpstream{path: filepath.Join(dir, "secret.sock")}
-	l, err := net.Listen("unix", u.path)
+	serveUnix(t, u.path, 30*time.Second, func(c net.Conn) {
+		var buf bytes.Buffer
+		chunk := make([]byte, 4096)
+		for {
+			n, err := c.Read(chunk)
+			buf.Write(chunk[:n])
+			if n > 0 && bytes.HasSuffix(buf.Bytes(), []byte{0, 0, 0, 1, 11}) {
+				c.Write([]byte{0, 0, 0, 5, 12, 0, 0, 0, 0})
+			}
+			if err != nil {
+				break
+			}
+		}
+		u.mu.Lock()
+		u.got = append(u.got, buf.Bytes())
+		u.mu.Unlock()
+	})
+	os.Chmod(u.path, 0o600)
+	return u
+}
+
+// serveUnix listens on a unix socket at path until the test ends and hands
+// every connection to handle, which has timeout to finish with it; the
+// connection is closed after handle returns.
+func serveUnix(t *testing.T, path string, timeout time.Duration, handle func(net.Conn)) {
+	t.Helper()
+	l, err := net.Listen("unix", path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	os.Chmod(u.path, 0o600)
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -138,26 +163,11 @@ func newGateUpstream(t *testing.T) *gateUpstream {
 			}
 			go func() {
 				defer c.Close()
-				c.SetDeadline(time.Now().Add(30 * time.Second))
-				var buf bytes.Buffer
-				chunk := make([]byte, 4096)
-				for {
-					n, err := c.Read(chunk)
-					buf.Write(chunk[:n])
-					if n > 0 && bytes.HasSuffix(buf.Bytes(), []byte{0, 0, 0, 1, 11}) {
-						c.Write([]byte{0, 0, 0, 5, 12, 0, 0, 0, 0})
-					}
-					if err != nil {
-						break
-					}
-				}
-				u.mu.Lock()
-				u.got = append(u.got, buf.Bytes())
-				u.mu.Unlock()
+				c.SetDeadline(time.Now().Add(timeout))
+				handle(c)
 			}()
 		}
 	}()
-	return u
 }
 
 // foreign returns what the upstream got that is not a request for keys.
@@ -405,25 +415,10 @@ func dockerSocket(t *testing.T, gid int, perm os.FileMode) string {
 	dir := t.TempDir()
 	os.Chmod(dir, 0o755)
 	path := filepath.Join(dir, "docker.sock")
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				io.ReadAll(c) // the request, up to the client's half-close
-				c.Write([]byte("pong"))
-			}()
-		}
-	}()
+	serveUnix(t, path, 10*time.Second, func(c net.Conn) {
+		io.ReadAll(c) // the request, up to the client's half-close
+		c.Write([]byte("pong"))
+	})
 	if err := os.Chown(path, 0, gid); err != nil {
 		t.Fatal(err)
 	}
